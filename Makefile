@@ -1,0 +1,37 @@
+# Entry points. Each target installs what it needs (Debian packages, as root or via sudo),
+# configures once, builds incrementally, and does nothing more when nothing changed.
+PRESET ?= release
+BUILD_DIR := build/$(PRESET)
+DA3 := $(BUILD_DIR)/da3
+JOBS ?= $(shell nproc)
+
+.PHONY: all deps configure build test demo fixtures clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD_DIR)/build.ninja: | deps
+	@cmake --preset $(PRESET) >/dev/null
+
+configure: deps $(BUILD_DIR)/build.ninja
+
+build: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# The whole test suite (what CI runs). Tests that need a GPU or torch skip and say so.
+test: build
+	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+
+# The main job: what this build is and can do on this machine.
+demo: build
+	@$(DA3) info
+
+# Regenerate the reference fixtures (needs the torch venv: tools/reference/setup_env.sh).
+fixtures:
+	@bash tools/reference/setup_env.sh
+	@tools/reference/.venv/bin/python tools/reference/make_fixtures.py
+
+clean:
+	rm -rf build

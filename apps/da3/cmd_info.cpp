@@ -1,0 +1,32 @@
+// `da3 info`: what this build is and what it will use on this machine.
+#include <cstdio>
+
+#include "da3_commands.hpp"
+#include "da3/cpu.hpp"
+#include "da3/cuda.hpp"
+#include "da3/threads.hpp"
+#include "da3/version.hpp"
+
+namespace da3::cli {
+
+Action add_info_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("info", "Print version, build options, CPU ISA, threads and CUDA devices");
+  return [cmd] {
+    (void)cmd;
+    const CpuFeatures& f = cpu_features();
+    std::printf("da3.cpp %s\n", version());
+    std::printf("Build: %s\n", build_info());
+    std::printf("CPU: %s\n", f.brand.empty() ? "(unknown)" : f.brand.c_str());
+    std::printf("CPU ISA: %s (avx2=%d fma=%d f16c=%d avx512f=%d avx512bw=%d avx512vl=%d avx512_bf16=%d)\n",
+                cpu_isa_name(), f.avx2, f.fma, f.f16c, f.avx512f, f.avx512bw, f.avx512vl, f.avx512_bf16);
+    std::printf("Threads: %d\n", num_threads());
+    std::printf("CUDA: %s\n", cuda_status().c_str());
+    for (const CudaDevice& d : cuda_devices()) {
+      std::printf("  cuda:%d %s, compute capability %d.%d, %.1f GiB\n", d.index, d.name.c_str(), d.cc_major,
+                  d.cc_minor, static_cast<double>(d.memory_bytes) / (1024.0 * 1024.0 * 1024.0));
+    }
+    return 0;
+  };
+}
+
+}  // namespace da3::cli

@@ -1,0 +1,45 @@
+// The da3 command-line tool. Every failure ends as one message on stderr and a non-zero exit.
+#include <cstdio>
+#include <exception>
+#include <vector>
+
+#include "da3/error.hpp"
+#include "da3/log.hpp"
+#include "da3/threads.hpp"
+#include "da3/version.hpp"
+#include "da3_commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"da3: Depth Anything 3 in C++ (depth, pose, sky and metric depth) on CPU and CUDA"};
+  app.set_version_flag("--version", std::string("da3.cpp ") + da3::version());
+  app.require_subcommand(1);
+  int threads = 0;
+  app.add_option("-t,--threads", threads, "Threads to use (default: env DA3_NUM_THREADS, else all cores)")
+      ->check(CLI::NonNegativeNumber);
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "Log progress (same as DA3_LOG_LEVEL=info)");
+
+  std::vector<std::pair<CLI::App*, da3::cli::Action>> commands;
+  auto add = [&](da3::cli::Action a) { commands.emplace_back(app.get_subcommands({}).back(), std::move(a)); };
+  add(da3::cli::add_info_command(app));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    if (verbose) da3::set_log_level(da3::LogLevel::Info);
+    da3::set_num_threads(threads);
+    for (auto& [sub, action] : commands)
+      if (sub->parsed()) return action();
+    std::fprintf(stderr, "da3: no command given; see da3 --help\n");
+    return 2;
+  } catch (const da3::Error& e) {
+    std::fprintf(stderr, "da3: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "da3: internal error: %s\n", e.what());
+    return 3;
+  }
+}

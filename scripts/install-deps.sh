@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every system dependency of da3.cpp from Debian packages.
+# Idempotent: when everything is present it installs nothing and touches no network.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libdnnl-dev            # oneDNN: CPU GEMM / convolution, the only bf16 GEMM available here
+  nlohmann-json3-dev     # config.json and safetensors headers
+  libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-videoio-dev  # same resize code as the reference
+  libcli11-dev           # the da3 CLI
+  libgtest-dev           # test suite
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "install-deps: need root (or sudo) to install: ${missing[*]}" >&2; exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,197 @@
+#include "da3/safetensors.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "io/atomic_file.hpp"
+
+namespace da3 {
+
+namespace {
+
+// The format's own reference implementation refuses headers above 100 MB; so do we, before
+// trying to parse one (a corrupt length field must not make us allocate gigabytes).
+constexpr uint64_t kMaxHeader = 100ull * 1000 * 1000;
+
+[[noreturn]] void fail(const std::string& path, const std::string& what) {
+  throw Error("safetensors file '" + path + "': " + what);
+}
+
+}  // namespace
+
+DType safetensors_dtype(const std::string& s) {
+  if (s == "F32") return DType::F32;
+  if (s == "F16") return DType::F16;
+  if (s == "BF16") return DType::BF16;
+  if (s == "F64") return DType::F64;
+  if (s == "I64") return DType::I64;
+  if (s == "I32") return DType::I32;
+  if (s == "U8") return DType::U8;
+  if (s == "BOOL") return DType::Bool;
+  throw Error("unsupported safetensors dtype '" + s + "' (supported: F32, F16, BF16, F64, I64, I32, U8, BOOL)");
+}
+
+const char* safetensors_dtype_name(DType t) {
+  switch (t) {
+    case DType::F32: return "F32";
+    case DType::F16: return "F16";
+    case DType::BF16: return "BF16";
+    case DType::F64: return "F64";
+    case DType::I64: return "I64";
+    case DType::I32: return "I32";
+    case DType::U8: return "U8";
+    case DType::Bool: return "BOOL";
+  }
+  return "?";
+}
+
+SafetensorsFile SafetensorsFile::open(const std::string& path) {
+  SafetensorsFile f;
+  f.path_ = path;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(path, std::string("cannot open: ") + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    fail(path, std::string("cannot stat: ") + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(path, "not a regular file");
+  }
+  const size_t size = static_cast<size_t>(st.st_size);
+  f.file_size_ = size;
+  if (size < 8) {
+    ::close(fd);
+    fail(path, "file is " + std::to_string(size) + " bytes, too short for the 8-byte header length (truncated?)");
+  }
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (map == MAP_FAILED) fail(path, std::string("cannot mmap: ") + std::strerror(errno));
+  f.mapping_ = std::shared_ptr<void>(map, [size](void* p) { ::munmap(p, size); });
+  const auto* bytes = static_cast<const uint8_t*>(map);
+
+  uint64_t header_len = 0;
+  std::memcpy(&header_len, bytes, 8);  // little-endian, as is every machine we build for
+  if (header_len > kMaxHeader) fail(path, "header length " + std::to_string(header_len) + " exceeds the 100 MB limit (corrupt file?)");
+  if (8 + header_len > size)
+    fail(path, "header length " + std::to_string(header_len) + " runs past the end of the " + std::to_string(size) +
+                   "-byte file (truncated?)");
+  const size_t data_size = size - 8 - header_len;
+  f.data_ = bytes + 8 + header_len;
+
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(bytes + 8, bytes + 8 + header_len);
+  } catch (const nlohmann::json::exception& e) {
+    fail(path, std::string("header is not valid JSON: ") + e.what());
+  }
+  if (!header.is_object()) fail(path, "header is not a JSON object");
+
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& name = it.key();
+    const auto& v = it.value();
+    if (name == "__metadata__") {
+      if (!v.is_object()) fail(path, "__metadata__ is not an object");
+      for (auto m = v.begin(); m != v.end(); ++m) {
+        if (!m.value().is_string()) fail(path, "__metadata__ value for '" + m.key() + "' is not a string");
+        f.metadata_[m.key()] = m.value().get<std::string>();
+      }
+      continue;
+    }
+    const std::string where = "tensor '" + name + "': ";
+    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets"))
+      fail(path, where + "entry must be an object with dtype, shape and data_offsets");
+    SafetensorsEntry e;
+    e.name = name;
+    if (!v["dtype"].is_string()) fail(path, where + "dtype is not a string");
+    try {
+      e.dtype = safetensors_dtype(v["dtype"].get<std::string>());
+    } catch (const Error& err) {
+      fail(path, where + err.what());
+    }
+    if (!v["shape"].is_array()) fail(path, where + "shape is not an array");
+    uint64_t numel = 1;
+    for (const auto& d : v["shape"]) {
+      if (!d.is_number_unsigned()) fail(path, where + "shape has a non-integer or negative entry");
+      const uint64_t dim = d.get<uint64_t>();
+      if (dim != 0 && numel > (uint64_t(1) << 48) / dim) fail(path, where + "shape is implausibly large");
+      numel *= dim;
+      e.shape.push_back(static_cast<int64_t>(dim));
+    }
+    const auto& off = v["data_offsets"];
+    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+      fail(path, where + "data_offsets must be two non-negative integers");
+    e.begin = off[0].get<uint64_t>();
+    e.end = off[1].get<uint64_t>();
+    if (e.begin > e.end) fail(path, where + "data_offsets begin > end");
+    if (e.end > data_size)
+      fail(path, where + "data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
+                     ") run past the " + std::to_string(data_size) + "-byte data section (truncated file?)");
+    const uint64_t want = numel * dtype_size(e.dtype);
+    if (want != e.end - e.begin)
+      fail(path, where + "shape " + shape_str(e.shape) + " of " + safetensors_dtype_name(e.dtype) + " needs " +
+                     std::to_string(want) + " bytes but data_offsets span " + std::to_string(e.end - e.begin));
+    f.index_[name] = f.entries_.size();
+    f.entries_.push_back(std::move(e));
+  }
+
+  // Ranges must not overlap (two tensors sharing bytes would alias silently).
+  std::vector<const SafetensorsEntry*> sorted;
+  for (const auto& e : f.entries_) sorted.push_back(&e);
+  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->begin < b->begin; });
+  for (size_t i = 1; i < sorted.size(); ++i) {
+    if (sorted[i]->begin < sorted[i - 1]->end && sorted[i]->begin != sorted[i]->end)
+      fail(path, "tensors '" + sorted[i - 1]->name + "' and '" + sorted[i]->name + "' have overlapping data ranges");
+  }
+  return f;
+}
+
+const SafetensorsEntry& SafetensorsFile::entry(const std::string& name) const {
+  auto it = index_.find(name);
+  if (it == index_.end()) fail(path_, "no tensor named '" + name + "'");
+  return entries_[it->second];
+}
+
+Tensor SafetensorsFile::tensor(const std::string& name) const {
+  const SafetensorsEntry& e = entry(name);
+  return Tensor::from_blob(const_cast<uint8_t*>(data_ + e.begin), e.shape, e.dtype, mapping_);
+}
+
+size_t SafetensorsFile::file_size() const { return file_size_; }
+
+void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  size_t offset = 0;
+  std::vector<Tensor> contiguous;
+  for (const auto& [name, t] : tensors) {
+    DA3_CHECK(t.defined(), "save_safetensors: tensor '" + name + "' is undefined");
+    DA3_CHECK(t.device() == Device::CPU, "save_safetensors: tensor '" + name + "' is not on the CPU");
+    DA3_CHECK(name != "__metadata__", "save_safetensors: '__metadata__' is a reserved name");
+    DA3_CHECK(!header.contains(name), "save_safetensors: tensor name '" + name + "' given twice");
+    contiguous.push_back(t.contiguous());
+    header[name] = {{"dtype", safetensors_dtype_name(t.dtype())},
+                    {"shape", t.shape()},
+                    {"data_offsets", {offset, offset + t.nbytes()}}};
+    offset += t.nbytes();
+  }
+  std::string h = header.dump();
+  h.append((8 - h.size() % 8) % 8, ' ');  // keep the data section 8-byte aligned
+  AtomicFile out(path);
+  const uint64_t len = h.size();
+  out.write(&len, 8);
+  out.write(h.data(), h.size());
+  for (const Tensor& t : contiguous) out.write(t.data(), t.nbytes());
+  out.commit();
+}
+
+}  // namespace da3

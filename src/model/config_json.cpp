@@ -1,0 +1,198 @@
+// config.json -> ModelConfig. Published checkpoints name a preset ("model_name"); ours may spell
+// the architecture out under "architecture", laid out like the reference's yaml configs.
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "da3/config.hpp"
+#include "da3/error.hpp"
+
+namespace da3 {
+
+namespace {
+
+using json = nlohmann::json;
+
+class Reader {
+ public:
+  Reader(const json& j, std::string where) : j_(j), where_(std::move(where)) {
+    if (!j_.is_object()) fail("must be an object");
+  }
+  ~Reader() = default;
+
+  template <class T>
+  void opt(const char* key, T& out) {
+    seen_.insert(key);
+    if (!j_.contains(key)) return;
+    try {
+      out = j_.at(key).get<T>();
+    } catch (const json::exception&) {
+      fail(std::string("'") + key + "' has the wrong type (" + j_.at(key).dump() + ")");
+    }
+  }
+  template <class T>
+  void req(const char* key, T& out) {
+    if (!j_.contains(key)) fail(std::string("missing required key '") + key + "'");
+    opt(key, out);
+  }
+  const json* sub(const char* key) {
+    seen_.insert(key);
+    return j_.contains(key) && !j_.at(key).is_null() ? &j_.at(key) : nullptr;
+  }
+  // Unknown keys are an error: a misspelt architecture field must not be silently ignored.
+  void finish() const {
+    for (auto it = j_.begin(); it != j_.end(); ++it)
+      if (!seen_.count(it.key())) {
+        std::string known;
+        for (const auto& k : seen_) known += (known.empty() ? "" : ", ") + k;
+        fail("unknown key '" + it.key() + "' (known: " + known + ")");
+      }
+  }
+  [[noreturn]] void fail(const std::string& what) const { throw Error(where_ + ": " + what); }
+
+ private:
+  const json& j_;
+  std::string where_;
+  std::set<std::string> seen_;
+};
+
+BackboneConfig parse_backbone(const json& j, const std::string& where) {
+  Reader r(j, where);
+  BackboneConfig b;
+  r.opt("name", b.name);
+  if (b.name.empty()) b.name = "custom";
+  // A known ViT name fills in the size; explicit numbers override it.
+  if (b.name == "vits" || b.name == "vitb" || b.name == "vitl" || b.name == "vitg") {
+    const BackboneConfig base = preset_config(b.name == "vits" ? "da3-small" : b.name == "vitb" ? "da3-base"
+                                              : b.name == "vitl" ? "da3-large" : "da3-giant").net.backbone;
+    b.embed_dim = base.embed_dim;
+    b.depth = base.depth;
+    b.num_heads = base.num_heads;
+    b.ffn_layer = base.ffn_layer;
+  }
+  r.opt("embed_dim", b.embed_dim);
+  r.opt("depth", b.depth);
+  r.opt("num_heads", b.num_heads);
+  r.opt("mlp_ratio", b.mlp_ratio);
+  r.opt("ffn_layer", b.ffn_layer);
+  r.opt("patch_size", b.patch_size);
+  r.opt("img_size", b.img_size);
+  r.req("out_layers", b.out_layers);
+  r.opt("alt_start", b.alt_start);
+  r.opt("qknorm_start", b.qknorm_start);
+  r.opt("rope_start", b.rope_start);
+  r.opt("rope_freq", b.rope_freq);
+  r.opt("cat_token", b.cat_token);
+  r.opt("interpolate_offset", b.interpolate_offset);
+  r.finish();
+  if (b.embed_dim <= 0 || b.depth <= 0 || b.num_heads <= 0) r.fail("embed_dim, depth and num_heads must be positive");
+  if (b.embed_dim % b.num_heads != 0) r.fail("embed_dim must be a multiple of num_heads");
+  if (b.ffn_layer != "mlp" && b.ffn_layer != "swiglufused" && b.ffn_layer != "swiglu")
+    r.fail("ffn_layer '" + b.ffn_layer + "' is not one of mlp, swiglufused");
+  for (int l : b.out_layers)
+    if (l < 0 || l >= b.depth) r.fail("out_layers entry " + std::to_string(l) + " is outside [0, depth)");
+  if (b.out_layers.size() != 4) r.fail("out_layers must list 4 layers (the DPT heads take four levels)");
+  return b;
+}
+
+HeadConfig parse_head(const json& j, const std::string& where) {
+  Reader r(j, where);
+  HeadConfig h;
+  r.req("type", h.type);
+  if (h.type != "DualDPT" && h.type != "DPT") r.fail("type '" + h.type + "' is not one of DualDPT, DPT");
+  h.pos_embed = h.type == "DualDPT";
+  h.output_dim = h.type == "DualDPT" ? 2 : 1;
+  r.req("dim_in", h.dim_in);
+  r.opt("output_dim", h.output_dim);
+  r.req("features", h.features);
+  r.req("out_channels", h.out_channels);
+  r.opt("patch_size", h.patch_size);
+  r.opt("activation", h.activation);
+  r.opt("conf_activation", h.conf_activation);
+  r.opt("pos_embed", h.pos_embed);
+  r.opt("down_ratio", h.down_ratio);
+  r.opt("use_sky_head", h.use_sky_head);
+  r.opt("sky_activation", h.sky_activation);
+  r.opt("aux_pyramid_levels", h.aux_pyramid_levels);
+  r.opt("aux_out1_conv_num", h.aux_out1_conv_num);
+  r.finish();
+  if (h.out_channels.size() != 4) r.fail("out_channels must have 4 entries");
+  return h;
+}
+
+NetConfig parse_net(const json& j, const std::string& where) {
+  Reader r(j, where);
+  NetConfig n;
+  const json* net = r.sub("net");
+  const json* head = r.sub("head");
+  if (!net || !head) r.fail("needs both 'net' and 'head'");
+  n.backbone = parse_backbone(*net, where + ".net");
+  n.head = parse_head(*head, where + ".head");
+  if (const json* e = r.sub("cam_enc")) {
+    Reader c(*e, where + ".cam_enc");
+    CameraEncConfig ce;
+    c.req("dim_out", ce.dim_out);
+    c.opt("dim_in", ce.dim_in);
+    c.opt("trunk_depth", ce.trunk_depth);
+    c.opt("target_dim", ce.target_dim);
+    c.opt("num_heads", ce.num_heads);
+    c.opt("mlp_ratio", ce.mlp_ratio);
+    c.opt("init_values", ce.init_values);
+    c.finish();
+    n.cam_enc = ce;
+  }
+  if (const json* d = r.sub("cam_dec")) {
+    Reader c(*d, where + ".cam_dec");
+    CameraDecConfig cd;
+    c.req("dim_in", cd.dim_in);
+    c.finish();
+    n.cam_dec = cd;
+  }
+  if (r.sub("gs_head")) n.has_gs_head = true;
+  r.sub("gs_adapter");
+  r.finish();
+  return n;
+}
+
+}  // namespace
+
+ModelConfig parse_model_config(const std::string& config_json, const std::string& source) {
+  json j;
+  try {
+    j = json::parse(config_json);
+  } catch (const json::exception& e) {
+    throw Error(source + " is not valid JSON: " + e.what());
+  }
+  if (!j.is_object()) throw Error(source + " must hold a JSON object");
+  std::string name;
+  if (j.contains("model_name")) {
+    if (!j["model_name"].is_string()) throw Error(source + ": 'model_name' must be a string");
+    name = j["model_name"].get<std::string>();
+  }
+  if (j.contains("architecture") && !j["architecture"].is_null()) {
+    const json& a = j["architecture"];
+    const std::string where = source + ": architecture";
+    ModelConfig m;
+    m.model_name = name.empty() ? "custom" : name;
+    if (a.is_object() && a.contains("anyview")) {
+      Reader r(a, where);
+      m.net = parse_net(*r.sub("anyview"), where + ".anyview");
+      const json* metric = r.sub("metric");
+      if (!metric) r.fail("a nested architecture needs both 'anyview' and 'metric'");
+      m.metric = parse_net(*metric, where + ".metric");
+      r.finish();
+    } else {
+      m.net = parse_net(a, where);
+    }
+    return m;
+  }
+  if (name.empty())
+    throw Error(source + " names no 'model_name' (e.g. \"da3-small\") and has no 'architecture'; "
+                "is this a Depth Anything 3 checkpoint?");
+  try {
+    return preset_config(name);
+  } catch (const Error& e) {
+    throw Error(source + ": " + e.what());
+  }
+}
+
+}  // namespace da3
