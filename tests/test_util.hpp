@@ -28,3 +28,27 @@ class TempDir {
 };
 
 }  // namespace da3::test
+
+#include <cmath>
+
+#include "da3/tensor.hpp"
+
+namespace da3::test {
+
+// ||a - b|| / ||b|| over all elements (any dtype, any strides); the norm-wise relative error
+// DESIGN.md's tolerances are stated in.
+inline double rel_err(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape()) return INFINITY;
+  const Tensor x = a.to(DType::F64), y = b.to(DType::F64);
+  const double* p = x.data_as<double>();
+  const double* q = y.data_as<double>();
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    num += (p[i] - q[i]) * (p[i] - q[i]);
+    den += q[i] * q[i];
+  }
+  if (std::isnan(num)) return INFINITY;
+  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+}  // namespace da3::test

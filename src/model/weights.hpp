@@ -1,0 +1,44 @@
+#pragma once
+// Binds module parameters by the checkpoint's own key names, strictly: every tensor a module
+// asks for must exist with the expected shape, and every tensor in the file must be asked for
+// (or be in an ignored subtree, like the Gaussian-splatting head). Problems are collected and
+// reported together by finish(), so one run shows everything that is wrong with a checkpoint.
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "da3/checkpoint.hpp"
+
+namespace da3::model {
+
+class Weights {
+ public:
+  explicit Weights(const Checkpoint& ckpt, std::string prefix = "");
+
+  // A scope: child("blocks.3") turns "attn.qkv.weight" into "<prefix>blocks.3.attn.qkv.weight".
+  Weights child(const std::string& name) const;
+  bool has(const std::string& name) const;
+  // The tensor converted to f32 (a zero-copy view when the file already holds f32). `shape`
+  // empty means "any shape". A missing or mis-shaped tensor is recorded and a zero tensor of
+  // the expected shape returned, so binding continues and all problems are listed at once.
+  Tensor get(const std::string& name, const Shape& shape = {}) const;
+  // Marks every stored tensor under this scope as deliberately unused.
+  void ignore_subtree(const std::string& name) const;
+  // Throws da3::Error listing missing, mis-shaped and unused tensors, if any.
+  void finish() const;
+  const std::string& prefix() const { return prefix_; }
+
+ private:
+  struct State {
+    const Checkpoint* ckpt;
+    std::set<std::string> used;
+    std::vector<std::string> missing;
+    std::vector<std::string> mismatched;
+  };
+  Weights(std::shared_ptr<State> s, std::string prefix) : state_(std::move(s)), prefix_(std::move(prefix)) {}
+  std::shared_ptr<State> state_;
+  std::string prefix_;
+};
+
+}  // namespace da3::model

@@ -1,0 +1,17 @@
+#pragma once
+// The process-wide oneDNN CPU engine. Streams are cheap; each call makes its own so that ops
+// may run from any thread.
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "da3/tensor.hpp"
+
+namespace da3::nn {
+
+dnnl::engine& cpu_engine();
+
+// A oneDNN memory descriptor for a contiguous tensor of the given dims (f32 unless told).
+dnnl::memory::desc plain_desc(const dnnl::memory::dims& dims, dnnl::memory::data_type dt = dnnl::memory::data_type::f32);
+
+dnnl::memory::data_type to_dnnl(DType t);
+
+}  // namespace da3::nn

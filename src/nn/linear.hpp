@@ -1,0 +1,43 @@
+#pragma once
+// nn.Linear: y = x·Wᵀ + b over the last dimension, through a oneDNN matmul whose weights are
+// repacked once into the layout the chosen kernel wants (measured fastest here). Optional fused
+// epilogue, applied in this order: activation, per-channel scale (LayerScale), then accumulate
+// into an existing tensor (residual add) instead of writing a new one.
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "da3/tensor.hpp"
+
+namespace da3::nn {
+
+enum class Activation { None, Gelu, Relu };
+
+struct LinearEpilogue {
+  Activation act = Activation::None;
+  const Tensor* scale = nullptr;  // (out,) multiplied after the activation
+  Tensor* accumulate = nullptr;   // (..., out): result is added into this tensor and returned
+};
+
+class Linear {
+ public:
+  Linear() = default;
+  // weight (out, in) and bias (out,) or undefined, any float dtype (converted once to f32).
+  Linear(const Tensor& weight, const Tensor& bias, std::string name = "linear");
+
+  int64_t in_features() const { return in_; }
+  int64_t out_features() const { return out_; }
+  bool defined() const { return in_ > 0; }
+
+  // x: (..., in) f32, any leading dims, rows contiguous. Returns (..., out) f32.
+  Tensor forward(const Tensor& x, const LinearEpilogue& ep = {}) const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+  int64_t in_ = 0, out_ = 0;
+  std::string name_;
+};
+
+}  // namespace da3::nn
