@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "da3_commands.hpp"
+#include "da3/attention.hpp"
 #include "da3/cpu.hpp"
 #include "da3/cuda.hpp"
 #include "da3/threads.hpp"
@@ -24,6 +25,17 @@ Action add_info_command(CLI::App& app) {
     for (const CudaDevice& d : cuda_devices()) {
       std::printf("  cuda:%d %s, compute capability %d.%d, %.1f GiB\n", d.index, d.name.c_str(), d.cc_major,
                   d.cc_minor, static_cast<double>(d.memory_bytes) / (1024.0 * 1024.0 * 1024.0));
+    }
+    // The brief's two lines (for the default device), then the per-device detail.
+    std::printf("Flash Attention available: %s\n", flash_attn_available() ? "True" : "False");
+    std::printf("Selected backend: %s\n", attention_backend_name(attention_backend()));
+    std::printf("Attention on cpu: flash_attn %s (kernel %s), selected %s\n",
+                flash_attn_available(Device::CPU) ? "available" : "not available", flash_attn_cpu_isa(),
+                attention_backend_name(attention_backend(Device::CPU)));
+    if (!cuda_devices().empty()) {
+      std::printf("Attention on cuda: flash_attn %s, selected %s\n",
+                  flash_attn_available(Device::CUDA) ? "available" : "not available",
+                  attention_backend_name(attention_backend(Device::CUDA)));
     }
     return 0;
   };

@@ -22,6 +22,9 @@ int main(int argc, char** argv) {
   std::vector<std::pair<CLI::App*, da3::cli::Action>> commands;
   auto add = [&](da3::cli::Action a) { commands.emplace_back(app.get_subcommands({}).back(), std::move(a)); };
   add(da3::cli::add_info_command(app));
+  add(da3::cli::add_forward_command(app));
+  add(da3::cli::add_infer_command(app));
+  add(da3::cli::add_bench_command(app));
 
   try {
     app.parse(argc, argv);

@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "da3/profile.hpp"
 #include "nn/dnnl_context.hpp"
 
 namespace da3::nn {
@@ -31,6 +32,7 @@ struct Linear::Impl {
     dnnl::matmul prim;
     dnnl::memory::desc wdesc;
     std::shared_ptr<dnnl::memory> packed;
+    bool manual_epilogue = false;  // scale / accumulate applied by our loop, not post-ops
   };
   std::map<Key, Entry> cache;
   std::vector<std::pair<dnnl::memory::desc, std::shared_ptr<dnnl::memory>>> packs;
@@ -51,7 +53,8 @@ struct Linear::Impl {
   }
 };
 
-Linear::Linear(const Tensor& weight, const Tensor& bias, std::string name) : name_(std::move(name)) {
+Linear::Linear(const Tensor& weight, const Tensor& bias, std::string name, const Tensor& fold_scale)
+    : name_(std::move(name)) {
   DA3_CHECK(weight.defined() && weight.dim() == 2, name_ + ": weight must be 2-D (out, in), got " + weight.describe());
   impl_ = std::make_shared<Impl>();
   impl_->weight = weight.to(DType::F32);
@@ -61,6 +64,15 @@ Linear::Linear(const Tensor& weight, const Tensor& bias, std::string name) : nam
     DA3_CHECK(bias.dim() == 1 && bias.size(0) == out_,
               name_ + ": bias must be (" + std::to_string(out_) + ",), got " + bias.describe());
     impl_->bias = bias.to(DType::F32);
+  }
+  if (fold_scale.defined()) {
+    DA3_CHECK(fold_scale.numel() == out_, name_ + ": fold_scale must have " + std::to_string(out_) + " values");
+    const Tensor g = fold_scale.to(DType::F32);
+    float* w = impl_->weight.data_as<float>();
+    for (int64_t o = 0; o < out_; ++o)
+      for (int64_t i = 0; i < in_; ++i) w[o * in_ + i] *= g.data_as<float>()[o];
+    if (impl_->bias.defined())
+      for (int64_t o = 0; o < out_; ++o) impl_->bias.data_as<float>()[o] *= g.data_as<float>()[o];
   }
 }
 
@@ -95,42 +107,67 @@ Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {
     std::lock_guard<std::mutex> lk(impl_->mu);
     auto it = impl_->cache.find(key);
     if (it == impl_->cache.end()) {
-      dnnl::memory::desc src_md({m, in_}, dt::f32, tag::ab);
-      dnnl::memory::desc w_md({in_, out_}, dt::f32, tag::any);
-      dnnl::memory::desc dst_md({m, out_}, dt::f32, tag::ab);
-      dnnl::post_ops po;
-      if (ep.act == Activation::Gelu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
-      if (ep.act == Activation::Relu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
-      if (ep.scale) po.append_binary(dnnl::algorithm::binary_mul, dnnl::memory::desc({1, out_}, dt::f32, tag::ab));
-      if (ep.accumulate) po.append_sum(1.f);
-      dnnl::primitive_attr attr;
-      attr.set_post_ops(po);
-      dnnl::matmul::primitive_desc pd;
-      if (impl_->bias.defined()) {
-        dnnl::memory::desc b_md({1, out_}, dt::f32, tag::ab);
-        pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, w_md, b_md, dst_md), attr, eng);
-      } else {
-        pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, w_md, dst_md), attr, eng);
+      // oneDNN 2.6 has no optimised matmul for some post-op chains (binary_mul + sum runs its
+      // reference kernel, ~100x slower: measured). Ask for the full chain, and if only "ref"
+      // offers it, keep the activation in oneDNN and apply scale / accumulate in our own loop.
+      auto make_pd = [&](bool with_scale_sum) {
+        dnnl::memory::desc src_md({m, in_}, dt::f32, tag::ab);
+        dnnl::memory::desc w_md({in_, out_}, dt::f32, tag::any);
+        dnnl::memory::desc dst_md({m, out_}, dt::f32, tag::ab);
+        dnnl::post_ops po;
+        if (ep.act == Activation::Gelu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
+        if (ep.act == Activation::Relu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+        if (with_scale_sum && ep.scale)
+          po.append_binary(dnnl::algorithm::binary_mul, dnnl::memory::desc({1, out_}, dt::f32, tag::ab));
+        if (with_scale_sum && ep.accumulate) po.append_sum(1.f);
+        dnnl::primitive_attr attr;
+        attr.set_post_ops(po);
+        if (impl_->bias.defined()) {
+          dnnl::memory::desc b_md({1, out_}, dt::f32, tag::ab);
+          return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, w_md, b_md, dst_md), attr, eng);
+        }
+        return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, w_md, dst_md), attr, eng);
+      };
+      dnnl::matmul::primitive_desc pd = make_pd(true);
+      bool manual = false;
+      if ((ep.scale || ep.accumulate) && std::string(pd.impl_info_str()).rfind("ref", 0) == 0) {
+        pd = make_pd(false);
+        manual = true;
       }
-      Impl::Entry e{dnnl::matmul(pd), pd.weights_desc(), impl_->packed_for(pd.weights_desc())};
+      Impl::Entry e{dnnl::matmul(pd), pd.weights_desc(), impl_->packed_for(pd.weights_desc()), manual};
       it = impl_->cache.emplace(key, std::move(e)).first;
     }
     entry = &it->second;
   }
 
+  const bool manual = entry->manual_epilogue;
+  Tensor tmp = manual ? Tensor::empty(out_shape) : Tensor();
   dnnl::memory src({{m, in_}, dt::f32, tag::ab}, eng, xc.data());
-  dnnl::memory dst({{m, out_}, dt::f32, tag::ab}, eng, y.data());
+  dnnl::memory dst({{m, out_}, dt::f32, tag::ab}, eng, manual ? tmp.data() : y.data());
   std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, *entry->packed}, {DNNL_ARG_DST, dst}};
   if (impl_->bias.defined())
     args.emplace(DNNL_ARG_BIAS, dnnl::memory({{1, out_}, dt::f32, tag::ab}, eng, impl_->bias.data()));
-  if (ep.scale) {
+  if (ep.scale && !manual) {
     const int idx = ep.act != Activation::None ? 1 : 0;
     args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(idx) | DNNL_ARG_SRC_1,
                  dnnl::memory({{1, out_}, dt::f32, tag::ab}, eng, const_cast<void*>(ep.scale->data())));
   }
+  count_flops(static_cast<uint64_t>(2 * m * in_ * out_));
   dnnl::stream s(eng);
   entry->prim.execute(s, args);
   s.wait();
+  if (manual) {
+    const float* t = tmp.data_as<float>();
+    const float* g = ep.scale ? ep.scale->data_as<float>() : nullptr;
+    float* o = y.data_as<float>();
+    const bool acc = ep.accumulate != nullptr;
+    #pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t c = 0; c < out_; ++c) {
+        const float v = g ? t[r * out_ + c] * g[c] : t[r * out_ + c];
+        o[r * out_ + c] = acc ? o[r * out_ + c] + v : v;
+      }
+  }
   return y;
 }
 

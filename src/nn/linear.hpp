@@ -24,7 +24,9 @@ class Linear {
  public:
   Linear() = default;
   // weight (out, in) and bias (out,) or undefined, any float dtype (converted once to f32).
-  Linear(const Tensor& weight, const Tensor& bias, std::string name = "linear");
+  // fold_scale (out,): a per-output-channel factor folded into weight and bias at load, e.g. a
+  // LayerScale that follows the layer (γ·(Wx + b) = (γ⊙W)x + γ⊙b): no extra pass at run time.
+  Linear(const Tensor& weight, const Tensor& bias, std::string name = "linear", const Tensor& fold_scale = Tensor());
 
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }

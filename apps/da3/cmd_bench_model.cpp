@@ -1,0 +1,113 @@
+// `da3 bench model`: load time, forward time per stage, peak RSS and achieved GFLOP/s of the
+// whole network on random input of a given size and view count.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "da3/model.hpp"
+#include "da3/profile.hpp"
+#include "da3/threads.hpp"
+#include "da3_commands.hpp"
+
+namespace da3::cli {
+
+namespace {
+
+double now_ms() {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : (v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]));
+}
+
+}  // namespace
+
+Action add_bench_model_command(CLI::App& bench) {
+  struct Opts {
+    std::string model, size = "504x378", backend = "auto";
+    int views = 1, repeat = 3;
+    bool json = false;
+    double peak_gflops = 0;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = bench.add_subcommand("model", "Time the whole network: load, forward per stage, peak RSS, GFLOP/s");
+  cmd->add_option("-m,--model", o->model, "Model directory (config.json + model.safetensors)")->required();
+  cmd->add_option("--size", o->size, "Input WIDTHxHEIGHT, multiples of 14 (default 504x378)");
+  cmd->add_option("--views", o->views, "Number of views (default 1)")->check(CLI::PositiveNumber);
+  cmd->add_option("--repeat", o->repeat, "Timed runs after one warm-up; the median is reported (default 3)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--backend", o->backend, "Attention backend: auto, flash_attn, sdpa, manual");
+  cmd->add_option("--peak-gflops", o->peak_gflops,
+                  "The machine's measured peak, to print % of peak (see docs/perf.md; 0 = do not print)");
+  cmd->add_flag("--json", o->json, "Print one JSON object instead of text");
+  return [o] {
+    int w = 0, h = 0;
+    if (std::sscanf(o->size.c_str(), "%dx%d", &w, &h) != 2 || w <= 0 || h <= 0)
+      throw Error("--size must be WIDTHxHEIGHT, e.g. 504x378; got '" + o->size + "'");
+    if (w % 14 || h % 14) throw Error("--size " + o->size + ": width and height must be multiples of 14");
+    const auto backend = parse_attention_backend(o->backend);
+    if (!backend) throw Error("unknown attention backend '" + o->backend + "'; use auto, flash_attn, sdpa or manual");
+
+    const double t0 = now_ms();
+    ModelOptions mo;
+    mo.attention_backend = *backend;
+    Model model = Model::load(o->model, mo);
+    const double load_ms = now_ms() - t0;
+
+    Tensor x = Tensor::empty({1, o->views, 3, h, w});
+    std::mt19937 rng(7);
+    std::normal_distribution<float> nd;
+    for (int64_t i = 0; i < x.numel(); ++i) x.data_as<float>()[i] = nd(rng);
+
+    model.forward(x);  // warm-up: oneDNN kernel generation, weight packing, first-touch
+    std::vector<double> total, backbone, head, camera, other;
+    uint64_t flops = 0;
+    for (int r = 0; r < o->repeat; ++r) {
+      reset_flop_counter();
+      const double s = now_ms();
+      model.forward(x);
+      total.push_back(now_ms() - s);
+      flops = flops_counted();
+      const StageTimes t = model.last_stage_times();
+      backbone.push_back(t.backbone_ms);
+      head.push_back(t.head_ms);
+      camera.push_back(t.camera_ms);
+      other.push_back(t.other_ms);
+    }
+    const double med = median(total);
+    const double gflops = static_cast<double>(flops) / (med * 1e6);
+    const uint64_t rss = peak_rss_bytes();
+    if (o->json) {
+      nlohmann::ordered_json j = {{"preset", model.config().model_name}, {"height", h}, {"width", w},
+                                  {"views", o->views}, {"threads", num_threads()}, {"precision", "fp32"},
+                                  {"backend", attention_backend_name(resolve_attention_backend(Device::CPU, {}))},
+                                  {"load_ms", load_ms}, {"median_ms", med},
+                                  {"stages_ms", {{"backbone", median(backbone)}, {"head", median(head)},
+                                                 {"camera", median(camera)}, {"other", median(other)}}},
+                                  {"gflop", static_cast<double>(flops) / 1e9}, {"gflops", gflops},
+                                  {"peak_rss_bytes", rss}};
+      if (*backend != AttentionBackend::Auto) j["backend"] = attention_backend_name(*backend);
+      std::printf("%s\n", j.dump().c_str());
+      return 0;
+    }
+    std::printf("model %s (%s), %dx%d, %d view(s), %d threads, fp32\n", o->model.c_str(),
+                model.config().model_name.c_str(), w, h, o->views, num_threads());
+    std::printf("load            %9.1f ms\n", load_ms);
+    std::printf("forward median  %9.1f ms  (%d runs)\n", med, o->repeat);
+    std::printf("  backbone      %9.1f ms\n", median(backbone));
+    std::printf("  head          %9.1f ms\n", median(head));
+    std::printf("  camera        %9.1f ms\n", median(camera));
+    std::printf("  other         %9.1f ms\n", median(other));
+    std::printf("work            %9.2f GFLOP counted -> %.1f GFLOP/s", static_cast<double>(flops) / 1e9, gflops);
+    if (o->peak_gflops > 0) std::printf(" (%.0f %% of %.0f peak)", 100.0 * gflops / o->peak_gflops, o->peak_gflops);
+    std::printf("\npeak RSS        %9.1f MB (checkpoint %.1f MB)\n", static_cast<double>(rss) / 1e6,
+                static_cast<double>(model.checkpoint_bytes()) / 1e6);
+    return 0;
+  };
+}
+
+}  // namespace da3::cli

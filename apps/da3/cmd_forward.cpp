@@ -1,0 +1,49 @@
+// `da3 forward`: the raw network on a preprocessed input tensor, for parity work against the
+// reference. Reads `image` (1, N, 3, H, W) (and optional `extrinsics` / `intrinsics`) from a
+// safetensors file, writes every prediction under the reference's names.
+#include <cstdio>
+
+#include "da3/model.hpp"
+#include "da3/safetensors.hpp"
+#include "da3_commands.hpp"
+
+namespace da3::cli {
+
+Action add_forward_command(CLI::App& app) {
+  struct Opts {
+    std::string model, input, output, backend = "auto", ref_view = "saddle_balanced";
+    bool ray_pose = false;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = app.add_subcommand("forward", "Run the raw network on a preprocessed input tensor (parity work)");
+  cmd->add_option("-m,--model", o->model, "Model directory (config.json + model.safetensors)")->required();
+  cmd->add_option("-i,--input", o->input,
+                  "safetensors file with `image` (1,N,3,H,W) f32, normalised; optional `extrinsics` (1,N,4,4) "
+                  "and `intrinsics` (1,N,3,3)")
+      ->required();
+  cmd->add_option("-o,--output", o->output, "safetensors file to write (depth, depth_conf, extrinsics, ...)")->required();
+  cmd->add_option("--backend", o->backend, "Attention backend: auto, flash_attn, sdpa, manual");
+  cmd->add_option("--ref-view", o->ref_view, "Reference view strategy: first, middle, saddle_balanced, saddle_sim_range");
+  cmd->add_flag("--ray-pose", o->ray_pose, "Poses from the ray head instead of the camera decoder");
+  return [o] {
+    const auto backend = parse_attention_backend(o->backend);
+    if (!backend) throw Error("unknown attention backend '" + o->backend + "'; use auto, flash_attn, sdpa or manual");
+    SafetensorsFile in = SafetensorsFile::open(o->input);
+    if (!in.contains("image")) throw Error("input '" + o->input + "' has no tensor named 'image'");
+    Model model = Model::load(o->model);
+    ForwardOptions f;
+    f.attention_backend = *backend;
+    f.ref_view_strategy = o->ref_view;
+    f.use_ray_pose = o->ray_pose;
+    if (in.contains("extrinsics")) f.extrinsics = in.tensor("extrinsics");
+    if (in.contains("intrinsics")) f.intrinsics = in.tensor("intrinsics");
+    const Prediction p = model.forward(in.tensor("image"), f);
+    std::vector<std::pair<std::string, Tensor>> out;
+    for (const auto& [k, v] : p.named()) out.emplace_back(k, v);
+    save_safetensors(o->output, out, {{"model", model.config().model_name}});
+    std::fprintf(stderr, "wrote %zu tensors to %s\n", out.size(), o->output.c_str());
+    return 0;
+  };
+}
+
+}  // namespace da3::cli

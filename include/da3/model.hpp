@@ -1,0 +1,72 @@
+#pragma once
+// The public model API: load a Hugging Face DA3 model directory as published and run the raw
+// network on preprocessed views. (Images in / files out is the pipeline's job: da3/pipeline.hpp.)
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "da3/attention.hpp"
+#include "da3/config.hpp"
+#include "da3/tensor.hpp"
+
+namespace da3 {
+
+enum class Precision { F32, BF16 };
+
+struct ModelOptions {
+  Device device = Device::CPU;
+  int threads = 0;  // 0: leave the process setting (DA3_NUM_THREADS or all cores)
+  AttentionBackend attention_backend = AttentionBackend::Auto;  // per model; env and auto otherwise
+  Precision precision = Precision::F32;
+};
+
+struct ForwardOptions {
+  Tensor extrinsics;  // optional (1, N, 4, 4) world-to-camera: pose-conditioned depth
+  Tensor intrinsics;  // optional (1, N, 3, 3) in pixels (needed with extrinsics)
+  bool use_ray_pose = false;                      // poses from the ray head instead of the camera decoder
+  std::string ref_view_strategy = "saddle_balanced";  // first | middle | saddle_balanced | saddle_sim_range
+  AttentionBackend attention_backend = AttentionBackend::Auto;  // per call (wins over the model's)
+};
+
+struct Prediction {
+  Tensor depth;        // (1, N, H, W)
+  Tensor depth_conf;   // (1, N, H, W)
+  Tensor extrinsics;   // (1, N, 3, 4) world-to-camera (any-view presets)
+  Tensor intrinsics;   // (1, N, 3, 3) pixels
+  Tensor sky;          // (1, N, H, W) (mono / metric presets)
+  bool is_metric = false;
+  float scale_factor = 1.f;        // nested presets: metric scale applied to depth and translations
+  std::vector<int64_t> ref_view;   // reference view chosen (>= 3 views, no poses given)
+  // Named tensors under the reference's output names (depth, depth_conf, extrinsics, ...).
+  std::map<std::string, Tensor> named() const;
+};
+
+struct StageTimes {
+  double backbone_ms = 0, head_ms = 0, camera_ms = 0, other_ms = 0;
+};
+
+class Model {
+ public:
+  // Loads config.json + model.safetensors from `dir`; strict: any missing, unexpected or
+  // mis-shaped tensor is one da3::Error listing them.
+  static Model load(const std::string& dir, const ModelOptions& options = {});
+  ~Model();
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+
+  // image: (1, N, 3, H, W) f32, ImageNet-normalised, H and W multiples of 14.
+  Prediction forward(const Tensor& image, const ForwardOptions& options = {}) const;
+
+  const ModelConfig& config() const;
+  const std::string& dir() const;
+  size_t checkpoint_bytes() const;
+  StageTimes last_stage_times() const;  // of the latest forward(), for benchmarks
+
+ private:
+  struct Impl;
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace da3

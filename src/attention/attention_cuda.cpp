@@ -1,0 +1,175 @@
+// The CUDA side of the attention entry point: device checks, GPU memory for outputs and
+// workspaces, dtype conversions around the fp32 backends, and the calls into the kernels.
+// Built only when nvcc is found (the *_cuda.cpp rule in CMakeLists.txt).
+#include <cuda_runtime_api.h>
+
+#include <string>
+
+#include "attention/cuda_path.hpp"
+#include "da3/cuda.hpp"
+#include "kernels/cuda/attention_cuda.hpp"
+
+namespace da3::attn {
+
+namespace {
+
+void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw Error(std::string("attention (cuda): ") + what + ": " + cudaGetErrorString(e));
+}
+
+// The device the calls run on (the current one) and its compute capability.
+const CudaDevice* current_device() {
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) return nullptr;
+  for (const CudaDevice& d : cuda_devices())
+    if (d.index == dev) return &d;
+  return nullptr;
+}
+
+int cc_of(const CudaDevice& d) { return d.cc_major * 10 + d.cc_minor; }
+
+// GPU scratch for one call, freed on scope exit.
+struct DeviceBuffer {
+  void* ptr = nullptr;
+  explicit DeviceBuffer(size_t bytes) {
+    if (bytes) check(cudaMalloc(&ptr, bytes), "cudaMalloc (attention workspace)");
+  }
+  ~DeviceBuffer() {
+    if (ptr) cudaFree(ptr);
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+};
+
+kernels::AttnOperand operand(const Tensor& t, AttentionLayout layout) {
+  const bool bnhd = layout == AttentionLayout::BNHD;
+  return {t.data(), t.dtype(), t.stride(0), bnhd ? t.stride(1) : t.stride(2), bnhd ? t.stride(2) : t.stride(1)};
+}
+
+// A contiguous f32 copy of a CUDA tensor (same shape).
+Tensor to_f32_contiguous(const Tensor& t) {
+  Tensor out = cuda_empty(t.shape(), DType::F32);
+  const int64_t sizes[4] = {t.size(0), t.size(1), t.size(2), t.size(3)};
+  const int64_t strides[4] = {t.stride(0), t.stride(1), t.stride(2), t.stride(3)};
+  kernels::cuda::convert_4d(t.data(), t.dtype(), sizes, strides, out.data(), DType::F32, nullptr);
+  return out;
+}
+
+}  // namespace
+
+Tensor cuda_empty(const Shape& shape, DType dtype) {
+  const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+  void* p = nullptr;
+  if (bytes) check(cudaMalloc(&p, bytes), "cudaMalloc");
+  std::shared_ptr<void> keep(p, [](void* q) {
+    if (q) cudaFree(q);
+  });
+  return Tensor::from_blob(p, shape, dtype, keep, {}, Device::CUDA);
+}
+
+bool cuda_flash_available(int64_t head_dim, AttentionPrecision precision, std::string* why) {
+  const CudaDevice* d = current_device();
+  if (!d) {
+    if (why) *why = "no CUDA device (" + cuda_status() + ")";
+    return false;
+  }
+  if (cc_of(*d) < 75) {
+    if (why) *why = "compute capability " + std::to_string(d->cc_major) + "." + std::to_string(d->cc_minor) + " < 7.5";
+    return false;
+  }
+  if (!kernels::cuda::flash_head_dim_supported(head_dim)) {
+    if (why) *why = "head dim " + std::to_string(head_dim) + " (the CUDA flash kernel has 32, 64 and 128)";
+    return false;
+  }
+  if (precision == AttentionPrecision::F32) {
+    if (why) *why = "fp32 compute requested (the CUDA flash kernel computes in bf16 / fp16)";
+    return false;
+  }
+  return true;
+}
+
+void run_cuda(AttentionBackend backend, AttentionPrecision precision, const Tensor& q, const Tensor& k,
+              const Tensor& v, Tensor& out, AttentionLayout layout, kernels::AttentionProblem& p,
+              AttentionStats& stats) {
+  DA3_CHECK(!p.mask.data || p.mask.dtype == DType::Bool || p.mask.dtype == DType::F32,
+            "attention (cuda): mask must be f32 or bool");
+  for (const Tensor* t : {&q, &k, &v, static_cast<const Tensor*>(&out)})
+    DA3_CHECK(t->size(3) <= 1 || t->stride(3) == 1, "attention (cuda): tensors need a contiguous head dim, got " +
+                                                        t->describe());
+  const CudaDevice* dev = current_device();
+  DA3_CHECK(dev != nullptr, "attention (cuda): no CUDA device (" + cuda_status() + ")");
+  stats.backend = backend;
+
+  if (backend == AttentionBackend::FlashAttn) {
+    // bf16 where the GPU has it (sm_80+), else fp16; an explicit F16 request is honoured.
+    const bool bf16 = precision != AttentionPrecision::F16 && cc_of(*dev) >= 80;
+    p.compute = bf16 ? kernels::ComputeType::BF16 : kernels::ComputeType::F16;
+    p.q = operand(q, layout);
+    p.k = operand(k, layout);
+    p.v = operand(v, layout);
+    const kernels::AttnOperand o = operand(out, layout);
+    p.out = {out.data(), out.dtype(), o.sb, o.sn, o.sh};
+    kernels::cuda::attention_flash(p, nullptr);
+    check(cudaGetLastError(), "flash kernel launch");
+    check(cudaStreamSynchronize(nullptr), "flash kernel");
+    stats.precision = bf16 ? AttentionPrecision::BF16 : AttentionPrecision::F16;
+    stats.kernel = std::string("flash_attn/cuda-sm") + std::to_string(cc_of(*dev)) + (bf16 ? "-bf16" : "-f16");
+    return;
+  }
+
+  stats.precision = AttentionPrecision::F32;
+  if (backend == AttentionBackend::Manual || backend == AttentionBackend::Auto) {
+    p.q = operand(q, layout);
+    p.k = operand(k, layout);
+    p.v = operand(v, layout);
+    const kernels::AttnOperand o = operand(out, layout);
+    p.out = {out.data(), out.dtype(), o.sb, o.sn, o.sh};
+    const size_t ws_bytes = kernels::cuda::manual_workspace_bytes(p);
+    DeviceBuffer ws(ws_bytes);
+    kernels::cuda::attention_manual(p, static_cast<float*>(ws.ptr), nullptr);
+    check(cudaGetLastError(), "manual kernels launch");
+    check(cudaStreamSynchronize(nullptr), "manual kernels");
+    stats.kernel = "manual/cuda-f32";
+    stats.scratch_bytes = ws_bytes;
+    return;
+  }
+
+  // sdpa: cuBLAS fp32 GEMMs want f32 operands and an f32 output.
+  const Tensor qf = q.dtype() == DType::F32 ? q : to_f32_contiguous(q);
+  const Tensor kf = k.dtype() == DType::F32 ? k : to_f32_contiguous(k);
+  const Tensor vf = v.dtype() == DType::F32 ? v : to_f32_contiguous(v);
+  const bool direct = out.dtype() == DType::F32;
+  Tensor of = direct ? out : cuda_empty(out.shape(), DType::F32);
+  p.q = operand(qf, layout);
+  p.k = operand(kf, layout);
+  p.v = operand(vf, layout);
+  const kernels::AttnOperand o = operand(of, layout);
+  p.out = {of.data(), DType::F32, o.sb, o.sn, o.sh};
+  const size_t ws_bytes = kernels::cuda::sdpa_workspace_bytes(p);
+  DeviceBuffer ws(ws_bytes);
+  kernels::cuda::attention_sdpa(p, static_cast<float*>(ws.ptr), nullptr);
+  if (!direct) {
+    // of is contiguous in out's shape; write it through out's strides by a 4-D convert on
+    // a view of `of` laid out like `out`.
+    const int64_t sizes[4] = {out.size(0), out.size(1), out.size(2), out.size(3)};
+    const int64_t strides[4] = {of.stride(0), of.stride(1), of.stride(2), of.stride(3)};
+    DA3_CHECK(out.is_contiguous(), "attention (sdpa, cuda): a non-f32 output must be contiguous");
+    kernels::cuda::convert_4d(of.data(), DType::F32, sizes, strides, out.data(), out.dtype(), nullptr);
+  }
+  check(cudaGetLastError(), "sdpa kernels launch");
+  check(cudaStreamSynchronize(nullptr), "sdpa kernels");
+  stats.kernel = "sdpa/cuda-cublas-f32";
+  stats.scratch_bytes = ws_bytes + (direct ? 0 : of.nbytes()) + (qf.data() != q.data() ? 3 * qf.nbytes() : 0);
+}
+
+Tensor cuda_copy(const Tensor& src, Device to) {
+  DA3_CHECK(src.device() != to, "cuda_copy: tensor is already on the target device");
+  const Tensor s = src.device() == Device::CPU ? src.contiguous() : src;
+  DA3_CHECK(s.is_contiguous(), "cuda_copy: CUDA source must be contiguous");
+  Tensor dst = to == Device::CUDA ? cuda_empty(s.shape(), s.dtype()) : Tensor::empty(s.shape(), s.dtype());
+  check(cudaMemcpy(dst.data(), s.data(), s.nbytes(), to == Device::CUDA ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost),
+        "cudaMemcpy");
+  return dst;
+}
+
+}  // namespace da3::attn

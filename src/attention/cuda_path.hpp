@@ -1,0 +1,27 @@
+#pragma once
+// The CUDA side of the attention entry point (src/attention/attention_cuda.cpp, built only
+// when nvcc is found; attention.cpp calls these only under DA3_WITH_CUDA).
+#include <string>
+
+#include "da3/attention.hpp"
+#include "kernels/cpu/attention_problem.hpp"
+
+namespace da3::attn {
+
+// True when our CUDA flash kernel serves the current device at this head dim and precision.
+bool cuda_flash_available(int64_t head_dim, AttentionPrecision precision, std::string* why);
+
+// Runs `backend` for tensors on the GPU. `p` has sizes, scale, mask and threads filled in; the
+// operand pointers are set here.
+void run_cuda(AttentionBackend backend, AttentionPrecision precision, const Tensor& q, const Tensor& k,
+              const Tensor& v, Tensor& out, AttentionLayout layout, kernels::AttentionProblem& p,
+              AttentionStats& stats);
+
+// An uninitialised contiguous tensor in GPU memory (freed with the last reference).
+Tensor cuda_empty(const Shape& shape, DType dtype);
+
+// A contiguous copy of `src` on device `to` (CPU <-> CUDA), synchronous. For tests and the
+// benchmark until the core Tensor learns devices.
+Tensor cuda_copy(const Tensor& src, Device to);
+
+}  // namespace da3::attn

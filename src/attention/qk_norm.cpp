@@ -1,0 +1,66 @@
+// LayerNorm over the head dim of q or k (the reference's q_norm / k_norm: nn.LayerNorm(head_dim),
+// eps 1e-5), in place on any 4-D view with a contiguous head dim.
+#include <omp.h>
+
+#include <cmath>
+#include <vector>
+
+#include "da3/attention.hpp"
+#include "da3/threads.hpp"
+#include "kernels/cpu/attention_rows.hpp"
+
+namespace da3 {
+
+void qk_layer_norm_inplace(Tensor& x, const Tensor& weight, const Tensor& bias, float eps) {
+  DA3_CHECK(x.defined() && x.dim() == 4, "qk_layer_norm: x must be 4-D");
+  DA3_CHECK(x.device() == Device::CPU, "qk_layer_norm: runs on CPU tensors only");
+  DA3_CHECK(x.dtype() == DType::F32 || x.dtype() == DType::BF16 || x.dtype() == DType::F16,
+            "qk_layer_norm: x must be f32, bf16 or f16, got " + x.describe());
+  const int64_t D = x.size(3);
+  DA3_CHECK(x.stride(3) == 1 || D == 1, "qk_layer_norm: x must have a contiguous head dim, got " + x.describe());
+  auto check_param = [&](const Tensor& t, const char* name) {
+    if (!t.defined()) return;
+    DA3_CHECK(t.dtype() == DType::F32 && t.dim() == 1 && t.size(0) == D && t.is_contiguous(),
+              std::string("qk_layer_norm: ") + name + " must be contiguous f32 (" + std::to_string(D) + "), got " +
+                  t.describe());
+  };
+  check_param(weight, "weight");
+  check_param(bias, "bias");
+  const float* w = weight.defined() ? weight.data_as<float>() : nullptr;
+  const float* bb = bias.defined() ? bias.data_as<float>() : nullptr;
+
+  const int64_t d0 = x.size(0), d1 = x.size(1), d2 = x.size(2);
+  const int64_t s0 = x.stride(0), s1 = x.stride(1), s2 = x.stride(2);
+  const int64_t rows = d0 * d1 * d2;
+  const int64_t esize = static_cast<int64_t>(dtype_size(x.dtype()));
+  char* base = static_cast<char*>(x.data());
+#pragma omp parallel num_threads(num_threads())
+  {
+    std::vector<float> t(static_cast<size_t>(D));
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t i0 = r / (d1 * d2), i1 = (r / d2) % d1, i2 = r % d2;
+      void* row = base + (i0 * s0 + i1 * s1 + i2 * s2) * esize;
+      kernels::load_row_f32(row, x.dtype(), D, t.data());
+      // Mean and biased variance accumulated in double: exact enough that fp32 rounding of the
+      // result is the only error left.
+      double mean = 0.0;
+      for (int64_t d = 0; d < D; ++d) mean += t[d];
+      mean /= static_cast<double>(D);
+      double var = 0.0;
+      for (int64_t d = 0; d < D; ++d) var += (t[d] - mean) * (t[d] - mean);
+      var /= static_cast<double>(D);
+      const float inv = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
+      const float m = static_cast<float>(mean);
+      for (int64_t d = 0; d < D; ++d) {
+        float y = (t[d] - m) * inv;
+        if (w) y *= w[d];
+        if (bb) y += bb[d];
+        t[d] = y;
+      }
+      kernels::store_row_f32(t.data(), x.dtype(), D, row);
+    }
+  }
+}
+
+}  // namespace da3

@@ -1,0 +1,35 @@
+#pragma once
+// Image files in and out through OpenCV (imgcodecs), with the checks the pipeline promises:
+// header read and size limits enforced before decoding, clear messages for every bad file.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "da3/pipeline.hpp"
+
+namespace da3::io {
+
+// The whole file, or da3::Error naming the path and what is wrong (missing, a directory,
+// unreadable, empty).
+std::vector<uint8_t> read_file_bytes(const std::string& path, const char* what = "file");
+
+struct DecodedImage {
+  cv::Mat rgb;  // CV_8UC3, RGB order
+  int orig_width = 0, orig_height = 0;  // from the header, before any reduction
+  int decoded_scale = 1;                // 1, or 2/4/8 for a huge JPEG decoded reduced
+};
+
+// Decodes `bytes` (the contents of `name`) as the reference's PIL .convert("RGB") would see it.
+DecodedImage decode_rgb(const std::vector<uint8_t>& bytes, const std::string& name, const ImageLimits& limits);
+
+// PNG in memory (OpenCV's encoder): 8-bit RGB from RGB bytes, or 16-bit grey.
+std::vector<uint8_t> encode_png_rgb8(const uint8_t* rgb, int width, int height);
+std::vector<uint8_t> encode_png_gray16(const uint16_t* values, int width, int height);
+
+// Writes `bytes` to `path` atomically.
+void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes);
+void write_file_atomic(const std::string& path, const std::string& text);
+
+}  // namespace da3::io

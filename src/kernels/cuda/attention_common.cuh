@@ -1,0 +1,41 @@
+#pragma once
+// Device helpers shared by the CUDA attention kernels: element loads / stores by runtime dtype,
+// and the softmax row kernel used by sdpa and manual.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "da3/dtype.hpp"
+#include "kernels/cpu/attention_problem.hpp"
+
+namespace da3::kernels::cuda {
+
+__device__ __forceinline__ float load_f32(const void* base, DType dt, int64_t off) {
+  switch (dt) {
+    case DType::BF16: return __bfloat162float(static_cast<const __nv_bfloat16*>(base)[off]);
+    case DType::F16: return __half2float(static_cast<const __half*>(base)[off]);
+    default: return static_cast<const float*>(base)[off];
+  }
+}
+
+__device__ __forceinline__ void store_f32(void* base, DType dt, int64_t off, float v) {
+  switch (dt) {
+    case DType::BF16: static_cast<__nv_bfloat16*>(base)[off] = __float2bfloat16_rn(v); break;
+    case DType::F16: static_cast<__half*>(base)[off] = __float2half_rn(v); break;
+    default: static_cast<float*>(base)[off] = v; break;
+  }
+}
+
+__device__ __forceinline__ float mask_value(const AttnMask& m, int64_t b, int64_t h, int64_t i, int64_t j) {
+  const int64_t off = b * m.sb + h * m.sh + i * m.si + j;
+  if (m.dtype == DType::Bool) return static_cast<const uint8_t*>(m.data)[off] ? 0.f : -INFINITY;
+  return static_cast<const float*>(m.data)[off];
+}
+
+// In-place softmax of rows of length n (row r at s + r*n), one CTA per row; `add_mask` adds the
+// problem's mask for (b, h, i0 + row) first. rows_per_head rows per head, heads consecutive.
+void softmax_rows(float* s, int64_t rows, int64_t n, const AttentionProblem& p, int64_t b, int64_t i0,
+                  int64_t rows_per_head, cudaStream_t stream);
+
+}  // namespace da3::kernels::cuda

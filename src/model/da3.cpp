@@ -1,0 +1,95 @@
+#include "model/da3.hpp"
+
+#include <chrono>
+
+#include "da3/log.hpp"
+#include "model/utils/alignment.hpp"
+#include "model/utils/ray_utils.hpp"
+#include "model/utils/transform.hpp"
+
+namespace da3::model {
+
+namespace {
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+DepthAnything3Net::DepthAnything3Net(const Weights& w, const NetConfig& cfg)
+    : cfg_(cfg), backbone_(w.child("backbone").child("pretrained"), cfg.backbone) {
+  if (cfg.head.type == "DualDPT")
+    dualdpt_.emplace(w.child("head"), cfg.head);
+  else
+    dpt_.emplace(w.child("head"), cfg.head);
+  if (cfg.cam_enc) cam_enc_.emplace(w.child("cam_enc"), *cfg.cam_enc);
+  if (cfg.cam_dec) cam_dec_.emplace(w.child("cam_dec"), cfg.cam_dec->dim_in);
+  if (cfg.has_gs_head || w.has("gs_head.scratch.output_conv1.weight")) {
+    // The Gaussian-splatting head is out of scope: its weights are accepted and not run.
+    w.ignore_subtree("gs_head");
+    w.ignore_subtree("gs_adapter");
+    log_once(LogLevel::Info, "gs_head", "checkpoint has a Gaussian-splatting head (gs_head); it is not run");
+  }
+}
+
+Prediction DepthAnything3Net::forward(const Tensor& x, const NetRequest& req, StageTimes* times) const {
+  const int64_t H = x.size(3), W = x.size(4);
+  auto t0 = std::chrono::steady_clock::now();
+  Tensor cam_token;
+  if (req.extrinsics.defined()) {
+    DA3_CHECK(cam_enc_.has_value(), "this model (head " + cfg_.head.type +
+                                        ", no camera encoder) does not take input poses; drop the extrinsics/intrinsics");
+    DA3_CHECK(req.intrinsics.defined(), "pose-conditioned inference needs intrinsics together with the extrinsics");
+    cam_token = cam_enc_->forward(req.extrinsics, req.intrinsics, H, W, req.attn);
+  }
+  const double t_cam_enc = ms_since(t0);
+  t0 = std::chrono::steady_clock::now();
+  BackboneOutput feats = backbone_.forward(x, cam_token, req.strategy, req.attn, req.hooks);
+  const double t_backbone = ms_since(t0);
+
+  t0 = std::chrono::steady_clock::now();
+  Prediction p;
+  p.ref_view = feats.ref_view;
+  // With a camera decoder the reference computes the aux (ray) branch and then discards it.
+  const bool need_aux = req.use_ray_pose || !cam_dec_.has_value();
+  HeadOutput h = dualdpt_ ? dualdpt_->forward(feats.features, H, W, need_aux) : dpt_->forward(feats.features, H, W, false);
+  p.depth = h.depth;
+  p.depth_conf = h.depth_conf;
+  p.sky = h.sky;
+  const double t_head = ms_since(t0);
+
+  t0 = std::chrono::steady_clock::now();
+  if (req.use_ray_pose) {
+    DA3_CHECK(dualdpt_.has_value(), "use_ray_pose needs a model with a DualDPT (ray) head");
+    pose_from_rays(h.ray, h.ray_conf, H, W, req.ransac, p.extrinsics, p.intrinsics);
+  } else if (cam_dec_) {
+    Tensor c2w, K;
+    pose_encoding_to_extri_intri(cam_dec_->forward(feats.camera_tokens.back()), H, W, c2w, K);
+    p.extrinsics = affine_inverse(c2w);
+    p.intrinsics = K;
+  }
+  if (p.sky.defined()) mono_sky_fill(p.depth, p.sky);
+  if (times) {
+    times->backbone_ms += t_backbone;
+    times->head_ms += t_head;
+    times->camera_ms += t_cam_enc + ms_since(t0);
+  }
+  return p;
+}
+
+NestedDepthAnything3Net::NestedDepthAnything3Net(const Weights& w, const ModelConfig& cfg)
+    : da3_(w.child("da3"), cfg.net), metric_(w.child("da3_metric"), *cfg.metric) {}
+
+Prediction NestedDepthAnything3Net::forward(const Tensor& x, const NetRequest& req, StageTimes* times) const {
+  Prediction out = da3_.forward(x, req, times);
+  NetRequest plain;
+  plain.attn = req.attn;
+  Prediction metric = metric_.forward(x, plain, times);
+  DA3_CHECK(metric.sky.defined(), "nested model: the metric branch has no sky output");
+  out.scale_factor = nested_align(out.depth, out.depth_conf, out.extrinsics, out.intrinsics, metric.depth, metric.sky);
+  out.is_metric = true;
+  return out;
+}
+
+}  // namespace da3::model

@@ -1,0 +1,59 @@
+#include "model/dinov2/block.hpp"
+
+#include <cmath>
+
+#include "nn/activations.hpp"
+#include "nn/norm.hpp"
+
+namespace da3::model {
+
+Block::Block(const Weights& w, int64_t dim, int num_heads, double mlp_ratio, const std::string& ffn_layer,
+             bool qk_norm, bool rope, float rope_freq, float norm_eps)
+    : norm_eps_(norm_eps) {
+  norm1_w_ = w.get("norm1.weight", {dim});
+  norm1_b_ = w.get("norm1.bias", {dim});
+  norm2_w_ = w.get("norm2.weight", {dim});
+  norm2_b_ = w.get("norm2.bias", {dim});
+  // LayerScale multiplies the output of attn.proj / the last FFN layer: folded into their
+  // weights at load, so the residual add is the only epilogue left.
+  const Tensor ls1 = w.get("ls1.gamma", {dim}), ls2 = w.get("ls2.gamma", {dim});
+  attn_ = Attention(w.child("attn"), dim, num_heads, qk_norm, rope, rope_freq, ls1);
+  const int64_t hidden = static_cast<int64_t>(static_cast<double>(dim) * mlp_ratio);
+  swiglu_ = ffn_layer != "mlp";
+  const Weights m = w.child("mlp");
+  if (swiglu_) {
+    // SwiGLUFFNFused rounds 2/3 of the hidden width up to a multiple of 8.
+    const int64_t h = (static_cast<int64_t>(static_cast<double>(hidden) * 2.0 / 3.0) + 7) / 8 * 8;
+    fc1_ = nn::Linear(m.get("w12.weight", {2 * h, dim}), m.get("w12.bias", {2 * h}), m.prefix() + "w12");
+    fc2_ = nn::Linear(m.get("w3.weight", {dim, h}), m.get("w3.bias", {dim}), m.prefix() + "w3", ls2);
+  } else {
+    fc1_ = nn::Linear(m.get("fc1.weight", {hidden, dim}), m.get("fc1.bias", {hidden}), m.prefix() + "fc1");
+    fc2_ = nn::Linear(m.get("fc2.weight", {dim, hidden}), m.get("fc2.bias", {dim}), m.prefix() + "fc2", ls2);
+  }
+}
+
+void Block::forward(Tensor& x, const Tensor& pos, const AttentionOptions& attn) const {
+  Tensor h = nn::layer_norm(x, norm1_w_, norm1_b_, norm_eps_);
+  attn_.forward(h, pos, attn, {nn::Activation::None, nullptr, &x});  // ls1 is folded into attn.proj
+  h = nn::layer_norm(x, norm2_w_, norm2_b_, norm_eps_);
+  if (swiglu_) {
+    Tensor x12 = fc1_.forward(h);
+    const int64_t hh = x12.size(-1) / 2, rows = x12.numel() / x12.size(-1);
+    Tensor hidden = Tensor::empty({rows, hh});
+    const float* p = x12.data_as<float>();
+    float* o = hidden.data_as<float>();
+    #pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t i = 0; i < hh; ++i) {
+        const float a = p[r * 2 * hh + i], g = p[r * 2 * hh + hh + i];
+        o[r * hh + i] = a / (1.f + std::exp(-a)) * g;  // silu(x1) * x2
+      }
+    Shape s = x.shape();
+    s.back() = hh;
+    fc2_.forward(hidden.view(s), {nn::Activation::None, nullptr, &x});  // ls2 folded into w3
+  } else {
+    fc2_.forward(fc1_.forward(h, {nn::Activation::Gelu}), {nn::Activation::None, nullptr, &x});
+  }
+}
+
+}  // namespace da3::model

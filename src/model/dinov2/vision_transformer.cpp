@@ -1,0 +1,191 @@
+#include "model/dinov2/vision_transformer.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "da3/log.hpp"
+#include "nn/interpolate.hpp"
+#include "nn/norm.hpp"
+
+namespace da3::model {
+
+namespace {
+constexpr int64_t kRefSelectionMinViews = 3;  // THRESH_FOR_REF_SELECTION
+constexpr float kFinalNormEps = 1e-5f;        // self.norm = nn.LayerNorm(embed_dim)
+
+// torch.cat along the last dim of two tensors with equal leading shape.
+Tensor cat_last(const Tensor& a, const Tensor& b) {
+  const Tensor ac = a.contiguous(), bc = b.contiguous();
+  const int64_t ca = a.size(-1), cb = b.size(-1), rows = a.numel() / ca;
+  Shape s = a.shape();
+  s.back() = ca + cb;
+  Tensor y = Tensor::empty(s);
+  const float* pa = ac.data_as<float>();
+  const float* pb = bc.data_as<float>();
+  float* py = y.data_as<float>();
+  #pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    std::memcpy(py + r * (ca + cb), pa + r * ca, ca * 4);
+    std::memcpy(py + r * (ca + cb) + ca, pb + r * cb, cb * 4);
+  }
+  return y;
+}
+}  // namespace
+
+DinoVisionTransformer::DinoVisionTransformer(const Weights& w, const BackboneConfig& cfg) : cfg_(cfg) {
+  const int64_t C = cfg.embed_dim, P = cfg.patch_size;
+  const int64_t grid = cfg.img_size / P;
+  patch_proj_ = nn::Linear(w.get("patch_embed.proj.weight", {C, 3, P, P}).contiguous().view({C, 3 * P * P}),
+                           w.get("patch_embed.proj.bias", {C}), w.prefix() + "patch_embed.proj");
+  cls_token_ = w.get("cls_token", {1, 1, C});
+  if (cfg.alt_start != -1) camera_token_ = w.get("camera_token", {1, 2, C});
+  pos_embed_ = w.get("pos_embed", {1, grid * grid + 1, C});
+  for (int i = 0; i < cfg.depth; ++i) {
+    const bool qk_norm = cfg.qknorm_start != -1 && i >= cfg.qknorm_start;
+    const bool rope = cfg.rope_start != -1 && i >= cfg.rope_start;
+    blocks_.emplace_back(w.child("blocks." + std::to_string(i)), C, cfg.num_heads, cfg.mlp_ratio, cfg.ffn_layer,
+                         qk_norm, rope, static_cast<float>(cfg.rope_freq));
+  }
+  norm_w_ = w.get("norm.weight", {C});
+  norm_b_ = w.get("norm.bias", {C});
+}
+
+Tensor DinoVisionTransformer::interpolate_pos_encoding(int64_t gh, int64_t gw) const {
+  const int64_t C = cfg_.embed_dim;
+  const int64_t n = pos_embed_.size(1) - 1;
+  const int64_t m = static_cast<int64_t>(std::sqrt(static_cast<double>(n)));
+  if (n == gh * gw && gh == gw) return pos_embed_.contiguous();
+  // (1, M*M, C) -> (1, C, M, M), bicubic with the historical 0.1 offset expressed as a scale
+  // factor (torch then maps coordinates with 1/scale), back to (1, gh*gw, C).
+  Tensor grid = pos_embed_.slice(1, 1, n + 1).view({1, m, m, C}).permute({0, 3, 1, 2});
+  const double sy = (static_cast<double>(gh) + cfg_.interpolate_offset) / static_cast<double>(m);
+  const double sx = (static_cast<double>(gw) + cfg_.interpolate_offset) / static_cast<double>(m);
+  Tensor up = nn::interpolate_bicubic(grid, gh, gw, sy, sx);
+  Tensor out = Tensor::empty({1, 1 + gh * gw, C});
+  std::memcpy(out.data(), pos_embed_.contiguous().data(), C * 4);
+  Tensor patches = out.slice(1, 1, 1 + gh * gw).view({1, gh, gw, C});
+  patches.copy_from(up.permute({0, 2, 3, 1}));
+  return out;
+}
+
+Tensor DinoVisionTransformer::prepare_tokens(const Tensor& x) const {
+  const int64_t B = x.size(0), S = x.size(1), H = x.size(3), W = x.size(4);
+  const int64_t P = cfg_.patch_size, gh = H / P, gw = W / P, C = cfg_.embed_dim;
+  const int64_t np = gh * gw;
+  // Patches flattened in the conv weight's (c, ky, kx) order: the stride-14 conv is then exactly
+  // a matmul with the weight viewed as (C, 3*14*14).
+  const Tensor xc = x.contiguous();
+  Tensor patches = Tensor::empty({B * S, np, 3 * P * P});
+  const float* src = xc.data_as<float>();
+  float* dst = patches.data_as<float>();
+  #pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t img = 0; img < B * S; ++img)
+    for (int64_t py = 0; py < gh; ++py)
+      for (int64_t px = 0; px < gw; ++px) {
+        float* d = dst + (img * np + py * gw + px) * 3 * P * P;
+        for (int64_t c = 0; c < 3; ++c)
+          for (int64_t ky = 0; ky < P; ++ky)
+            std::memcpy(d + (c * P + ky) * P, src + ((img * 3 + c) * H + py * P + ky) * W + px * P, P * 4);
+      }
+  Tensor emb = patch_proj_.forward(patches);  // (B*S, Np, C)
+  Tensor tokens = Tensor::empty({B * S, 1 + np, C});
+  const Tensor pos = interpolate_pos_encoding(gh, gw);
+  const float* pp = pos.data_as<float>();
+  const float* cls = cls_token_.contiguous().data_as<float>();
+  const float* e = emb.data_as<float>();
+  float* t = tokens.data_as<float>();
+  #pragma omp parallel for schedule(static)
+  for (int64_t img = 0; img < B * S; ++img) {
+    for (int64_t c = 0; c < C; ++c) t[img * (1 + np) * C + c] = cls[c] + pp[c];
+    for (int64_t i = 0; i < np; ++i)
+      for (int64_t c = 0; c < C; ++c)
+        t[(img * (1 + np) + 1 + i) * C + c] = e[(img * np + i) * C + c] + pp[(1 + i) * C + c];
+  }
+  return tokens;
+}
+
+BackboneOutput DinoVisionTransformer::forward(const Tensor& x, const Tensor& cam_token, RefViewStrategy strategy,
+                                              const AttentionOptions& attn, const BackboneHooks* hooks) const {
+  DA3_CHECK(x.dim() == 5 && x.size(2) == 3 && x.dtype() == DType::F32,
+            "backbone: input must be (B, S, 3, H, W) f32, got " + x.describe());
+  const int64_t B = x.size(0), S = x.size(1), H = x.size(3), W = x.size(4);
+  const int64_t P = cfg_.patch_size, C = cfg_.embed_dim;
+  DA3_CHECK(H % P == 0 && W % P == 0, "backbone: image size " + std::to_string(H) + "x" + std::to_string(W) +
+                                          " is not a multiple of the patch size " + std::to_string(P));
+  const int64_t gh = H / P, gw = W / P, N = 1 + gh * gw;
+  auto tap = [&](const std::string& name, const Tensor& t) {
+    if (hooks && hooks->tap) hooks->tap(name, t);
+  };
+
+  Tensor cur = prepare_tokens(x).view({B, S, N, C});
+  tap("patch_embed", cur);
+  // RoPE positions: per view for local attention; for global attention every view's tokens
+  // concatenated, with all patches at (1, 1) ("pos_nodiff").
+  Tensor pos, pos_nodiff;
+  if (cfg_.rope_start != -1) {
+    pos = rope_positions(gh, gw, 1, false);
+    Tensor one = rope_positions(gh, gw, 1, true);
+    pos_nodiff = Tensor::empty({S * N, 2}, DType::I64);
+    for (int64_t s = 0; s < S; ++s) std::memcpy(pos_nodiff.data_as<int64_t>() + s * N * 2, one.data(), N * 2 * 8);
+  }
+
+  BackboneOutput out;
+  Tensor local = cur;
+  bool reordered = false;
+  for (int i = 0; i < cfg_.depth; ++i) {
+    const bool rope_here = cfg_.rope_start != -1 && i >= cfg_.rope_start;
+    if (cfg_.alt_start != -1 && i == cfg_.alt_start - 1 && S >= kRefSelectionMinViews && !cam_token.defined()) {
+      out.ref_view = select_reference_view(cur, strategy);
+      log_info(std::string("reference view (") + ref_view_strategy_name(strategy) + "): " + std::to_string(out.ref_view[0]));
+      cur = reorder_by_reference(cur, out.ref_view);
+      local = reorder_by_reference(local, out.ref_view);
+      reordered = true;
+    }
+    if (cfg_.alt_start != -1 && i == cfg_.alt_start) {
+      // Token 0 becomes the camera token: the user's (pose-conditioned) or the learned ones,
+      // camera_token[0] for the reference view and camera_token[1] for the others. The
+      // reference writes it in place, into the tensor that is also the last local output, so a
+      // cat_token tap at this block sees it in the local half too: write through `local` alike.
+      float* p = cur.data_as<float>();
+      const Tensor ct = cam_token.defined() ? cam_token.contiguous() : Tensor();
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t s = 0; s < S; ++s) {
+          const float* src = ct.defined() ? ct.data_as<float>() + (b * S + s) * C
+                                          : camera_token_.contiguous().data_as<float>() + (s == 0 ? 0 : C);
+          std::memcpy(p + ((b * S + s) * N) * C, src, C * 4);
+        }
+    }
+    const bool global = cfg_.alt_start != -1 && i >= cfg_.alt_start && i % 2 == 1;
+    // Blocks update in place; keep `local` (the last local output) intact when it is `cur`.
+    Tensor work = cur.data() == local.data() ? cur.clone() : cur.contiguous();
+    if (global) {
+      Tensor v = work.view({B, S * N, C});
+      blocks_[i].forward(v, rope_here ? pos_nodiff : Tensor(), attn);
+      cur = work;
+    } else {
+      Tensor v = work.view({B * S, N, C});
+      blocks_[i].forward(v, rope_here ? pos : Tensor(), attn);
+      cur = work;
+      local = cur;
+    }
+    tap("block." + std::to_string(i), cur);
+    if (std::find(cfg_.out_layers.begin(), cfg_.out_layers.end(), i) != cfg_.out_layers.end()) {
+      Tensor o = cfg_.cat_token ? cat_last(local, cur) : cur;
+      if (reordered) o = restore_original_order(o, out.ref_view);
+      out.camera_tokens.push_back(o.select(2, 0).contiguous());
+      // Head features: patch tokens only; with cat_token the global half is normalised.
+      Tensor feat = o.slice(2, 1, N).clone();  // clone: with one view the slice is contiguous and would alias `cur`
+      if (cfg_.cat_token) {
+        Tensor g = feat.slice(3, C, 2 * C);
+        nn::layer_norm(g, norm_w_, norm_b_, kFinalNormEps, g);
+      } else {
+        nn::layer_norm(feat, norm_w_, norm_b_, kFinalNormEps, feat);
+      }
+      out.features.push_back(feat);
+    }
+  }
+  return out;
+}
+
+}  // namespace da3::model

@@ -1,0 +1,132 @@
+#include "model/dpt.hpp"
+
+#include <algorithm>
+
+#include "nn/interpolate_nhwc.hpp"
+
+namespace da3::model {
+
+namespace {
+
+constexpr int64_t kHeadFeatures2 = 32;  // head_features_2 in the reference
+constexpr int64_t kChunk = 8;           // views per pass, as the reference's chunk_size
+
+std::pair<int64_t, int64_t> hw(const Tensor& t) { return {t.size(1), t.size(2)}; }
+
+}  // namespace
+
+DPT::DPT(const Weights& w, const HeadConfig& cfg) : cfg_(cfg) {
+  const std::string where = w.prefix().empty() ? "DPT" : w.prefix() + " (DPT)";
+  DA3_CHECK(cfg.type == "DPT", where + ": config type is '" + cfg.type + "'");
+  DA3_CHECK(cfg.output_dim >= 1, where + ": output_dim must be >= 1");
+  DA3_CHECK(cfg.features > 0 && cfg.features % 2 == 0, where + ": features must be even and positive");
+  DA3_CHECK(cfg.patch_size > 0 && cfg.down_ratio > 0, where + ": patch_size and down_ratio must be positive");
+  activation_ = parse_head_activation(cfg.activation, where + " activation");
+  conf_activation_ = parse_head_activation(cfg.conf_activation, where + " conf_activation");
+  // _apply_sky_activation knows sigmoid, relu and (anything else) linear.
+  sky_activation_ = parse_head_activation(cfg.sky_activation, where + " sky_activation");
+  DA3_CHECK(sky_activation_ == HeadActivation::Sigmoid || sky_activation_ == HeadActivation::Relu ||
+                sky_activation_ == HeadActivation::Linear,
+            where + ": sky_activation must be sigmoid, relu or linear, got '" + cfg.sky_activation + "'");
+  const int64_t f = cfg.features, f2 = f / 2;
+
+  stages_ = DptStages(w, cfg.dim_in, cfg.out_channels, f);
+  const Weights s = w.child("scratch");
+  for (int i = 0; i < 4; ++i)
+    refine_[i] = FeatureFusionBlock(s.child("refinenet" + std::to_string(i + 1)), f, /*has_residual=*/i != 3);
+  output_conv1_ = bind_conv2d(s, "output_conv1", f, f2, 3, 1, 1);
+  // Sequential(Conv2d, ReLU, Conv2d) (use_ln_for_heads is off): parameters at 0 and 2.
+  output_conv2_0_ = bind_conv2d(s, "output_conv2.0", f2, kHeadFeatures2, 3, 1, 1);
+  output_conv2_2_ = bind_conv2d(s, "output_conv2.2", kHeadFeatures2, cfg.output_dim, 1, 1, 0);
+  if (cfg.use_sky_head) {
+    sky_output_conv2_0_ = bind_conv2d(s, "sky_output_conv2.0", f2, kHeadFeatures2, 3, 1, 1);
+    sky_output_conv2_2_ = bind_conv2d(s, "sky_output_conv2.2", kHeadFeatures2, 1, 1, 1, 0);
+  }
+}
+
+HeadOutput DPT::forward(const std::vector<Tensor>& feats, int64_t H, int64_t W, bool /*compute_aux*/,
+                        const HeadHooks* hooks) const {
+  DA3_CHECK(feats.size() == 4, "DPT: expects 4 feature levels, got " + std::to_string(feats.size()));
+  const int64_t ps = cfg_.patch_size, ph = H / ps, pw = W / ps;
+  DA3_CHECK(ph > 0 && pw > 0, "DPT: image " + std::to_string(H) + "x" + std::to_string(W) + " is smaller than a patch");
+  const int64_t B = feats[0].size(0), S = feats[0].size(1);
+  std::vector<Tensor> flat;
+  for (size_t k = 0; k < 4; ++k) {
+    const Tensor& t = feats[k];
+    DA3_CHECK(t.dtype() == DType::F32 && t.dim() == 4 && t.size(0) == B && t.size(1) == S && t.size(2) == ph * pw &&
+                  t.size(3) == cfg_.dim_in,
+              "DPT: feature " + std::to_string(k) + " must be f32 (" + std::to_string(B) + ", " + std::to_string(S) +
+                  ", " + std::to_string(ph * pw) + ", " + std::to_string(cfg_.dim_in) + ") for a " + std::to_string(H) +
+                  "x" + std::to_string(W) + " image, got " + t.describe());
+    flat.push_back(t.contiguous().view({B * S, ph * pw, cfg_.dim_in}));
+  }
+  const int64_t h_out = static_cast<int64_t>(static_cast<double>(ph * ps) / cfg_.down_ratio);
+  const int64_t w_out = static_cast<int64_t>(static_cast<double>(pw * ps) / cfg_.down_ratio);
+  HeadOutput out;
+  if (cfg_.output_dim > 1) {
+    // pred.squeeze(1) on (B·S, h, w, output_dim - 1) squeezes nothing: the channel axis stays.
+    out.depth = Tensor::empty({B, S, h_out, w_out, cfg_.output_dim - 1});
+    out.depth_conf = Tensor::empty({B, S, h_out, w_out});
+  } else {
+    out.depth = Tensor::empty({B, S, h_out, w_out});
+  }
+  if (cfg_.use_sky_head) out.sky = Tensor::empty({B, S, h_out, w_out});
+  for (int64_t v0 = 0; v0 < B * S; v0 += kChunk)
+    forward_chunk(flat, v0, std::min(kChunk, B * S - v0), H, W, out, hooks);
+  return out;
+}
+
+void DPT::forward_chunk(const std::vector<Tensor>& feats, int64_t v0, int64_t n, int64_t H, int64_t W, HeadOutput& out,
+                        const HeadHooks* hooks) const {
+  const int64_t ph = H / cfg_.patch_size, pw = W / cfg_.patch_size, d = cfg_.dim_in;
+
+  // 1) Per stage: tokens -> (n, ph, pw, C) map (already NHWC), 1x1 projection, optional
+  //    pos-embed, resize, scratch adapter.
+  std::array<Tensor, 4> rn;
+  for (int k = 0; k < 4; ++k) {
+    Tensor x = feats[k].slice(0, v0, v0 + n).view({n, ph, pw, d});
+    x = stages_.projects[k].forward(x);
+    if (cfg_.pos_embed) pos_embed_.add_(x, W, H);
+    x = stages_.resize[k].forward(x);
+    if (hooks && hooks->tap) hooks->tap("resize." + std::to_string(k), v0, x);
+    rn[k] = stages_.layer_rn[k].forward(x);
+  }
+
+  // 2) _fuse, level 4 -> 1, then output_conv1 and the upsampling to the output size.
+  Tensor fused = refine_[3].forward(rn[3], nullptr, hw(rn[2]));
+  fused = refine_[2].forward(fused, &rn[2], hw(rn[1]));
+  fused = refine_[1].forward(fused, &rn[1], hw(rn[0]));
+  fused = refine_[0].forward(fused, &rn[0], std::nullopt);
+  fused = output_conv1_.forward(fused);
+  if (hooks && hooks->tap) hooks->tap("output_conv1", v0, fused);
+  const int64_t h_out = out.depth.size(2), w_out = out.depth.size(3), px = n * h_out * w_out;
+  fused = nn::interpolate_bilinear_nhwc(fused, h_out, w_out, /*align_corners=*/true);
+  if (cfg_.pos_embed) pos_embed_.add_(fused, W, H);
+
+  // 3) Main head: logits -> activation (values, then the confidence in the last channel).
+  const Tensor logits = output_conv2_2_.forward(output_conv2_0_.forward(fused, {.relu = true}));
+  {
+    const int64_t od = cfg_.output_dim, vals = std::max<int64_t>(od - 1, 1);
+    const float* l = logits.data_as<float>();
+    float* depth = out.depth.data_as<float>() + v0 * h_out * w_out * vals;
+    float* conf = od > 1 ? out.depth_conf.data_as<float>() + v0 * h_out * w_out : nullptr;
+    const HeadActivation act = activation_, cact = conf_activation_;
+    #pragma omp parallel for schedule(static)
+    for (int64_t p = 0; p < px; ++p) {
+      for (int64_t c = 0; c < vals; ++c) depth[p * vals + c] = apply_head_activation(act, l[p * od + c]);
+      if (conf) conf[p] = apply_head_activation(cact, l[p * od + od - 1]);
+    }
+  }
+
+  // 4) Sky head on the same features.
+  if (cfg_.use_sky_head) {
+    const Tensor sky_logits = sky_output_conv2_2_.forward(sky_output_conv2_0_.forward(fused, {.relu = true}));
+    const float* l = sky_logits.data_as<float>();
+    float* sky = out.sky.data_as<float>() + v0 * h_out * w_out;
+    const HeadActivation act = sky_activation_;
+    #pragma omp parallel for schedule(static)
+    for (int64_t p = 0; p < px; ++p) sky[p] = apply_head_activation(act, l[p]);
+  }
+}
+
+}  // namespace da3::model

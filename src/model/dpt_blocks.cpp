@@ -1,0 +1,75 @@
+#include "model/dpt_blocks.hpp"
+
+#include "nn/elementwise.hpp"
+#include "nn/interpolate_nhwc.hpp"
+
+namespace da3::model {
+
+nn::Conv2d bind_conv2d(const Weights& w, const std::string& name, int64_t in, int64_t out, int64_t k, int64_t stride,
+                       int64_t padding, bool bias) {
+  const Tensor weight = w.get(name + ".weight", {out, in, k, k});
+  const Tensor b = bias ? w.get(name + ".bias", {out}) : Tensor();
+  return nn::Conv2d(weight, b, stride, padding, w.prefix() + name);
+}
+
+ResidualConvUnit::ResidualConvUnit(const Weights& w, int64_t f)
+    : conv1_(bind_conv2d(w, "conv1", f, f, 3, 1, 1)), conv2_(bind_conv2d(w, "conv2", f, f, 3, 1, 1)) {}
+
+void ResidualConvUnit::add_branch(const Tensor& x, Tensor& acc) const {
+  // relu(x) needs its own buffer: x itself is the residual. The inner ReLU is fused into conv1
+  // and the residual add into conv2 (oneDNN sum post-op accumulates into acc).
+  const Tensor t = conv1_.forward(nn::relu(x), {.relu = true});
+  conv2_.forward(t, {.accumulate = &acc});
+}
+
+FeatureFusionBlock::FeatureFusionBlock(const Weights& w, int64_t f, bool has_residual)
+    : has_residual_(has_residual),
+      unit2_(w.child("resConfUnit2"), f),
+      out_conv_(bind_conv2d(w, "out_conv", f, f, 1, 1, 0)) {
+  if (has_residual_) unit1_ = ResidualConvUnit(w.child("resConfUnit1"), f);
+}
+
+Tensor FeatureFusionBlock::forward(const Tensor& x0, const Tensor* x1,
+                                   std::optional<std::pair<int64_t, int64_t>> size) const {
+  Tensor y;
+  if (has_residual_ && x1) {
+    // y = x0 + resConfUnit1(x1) = x0 + x1 + branch(x1): sum the skips, then accumulate the branch.
+    y = nn::add(x0, *x1);
+    unit1_.add_branch(*x1, y);
+  } else {
+    y = x0.clone();  // the caller's tensor may feed another block (DualDPT's two chains)
+  }
+  unit2_.add_branch(y, y);
+  const auto [oh, ow] = size ? *size : std::make_pair(y.size(1) * 2, y.size(2) * 2);
+  // Upsampling before the 1x1 out_conv, as the reference does. (Both are linear, so the conv
+  // could run at the lower resolution for a quarter of the cost; left for the performance pass.)
+  return out_conv_.forward(nn::interpolate_bilinear_nhwc(y, oh, ow, /*align_corners=*/true));
+}
+
+ResizeLayer::ResizeLayer(const Weights& w, int stage, int64_t c) : stage_(stage) {
+  const std::string k = std::to_string(stage);
+  if (stage == 0 || stage == 1) {
+    const int64_t s = stage == 0 ? 4 : 2;
+    up_ = nn::ConvTranspose2d(w.get(k + ".weight", {c, c, s, s}), w.get(k + ".bias", {c}), s, 0, w.prefix() + k);
+  } else if (stage == 3) {
+    down_ = bind_conv2d(w, k, c, c, 3, 2, 1);
+  }
+}
+
+Tensor ResizeLayer::forward(const Tensor& x) const {
+  if (stage_ == 0 || stage_ == 1) return up_.forward(x);
+  if (stage_ == 3) return down_.forward(x);
+  return x;  // nn.Identity
+}
+
+DptStages::DptStages(const Weights& w, int64_t dim_in, const std::vector<int>& oc, int64_t features) {
+  DA3_CHECK(oc.size() == 4, w.prefix() + ": out_channels must have 4 entries");
+  for (int k = 0; k < 4; ++k) {
+    projects[k] = bind_conv2d(w.child("projects"), std::to_string(k), dim_in, oc[k], 1, 1, 0);
+    resize[k] = ResizeLayer(w.child("resize_layers"), k, oc[k]);
+    layer_rn[k] = bind_conv2d(w.child("scratch"), "layer" + std::to_string(k + 1) + "_rn", oc[k], features, 3, 1, 1,
+                              /*bias=*/false);
+  }
+}
+
+}  // namespace da3::model

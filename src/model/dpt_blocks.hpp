@@ -1,0 +1,73 @@
+#pragma once
+// Mirrors the building blocks of depth_anything_3/model/dpt.py that DPT and DualDPT share:
+// ResidualConvUnit, FeatureFusionBlock (_make_fusion_block), the per-stage resize layers and
+// the scratch adapters (_make_scratch). Everything works on NHWC f32 tensors.
+#include <array>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/weights.hpp"
+#include "nn/conv.hpp"
+#include "nn/conv_transpose.hpp"
+
+namespace da3::model {
+
+// out = conv2(relu(conv1(relu(x)))) + x; no norms (bn=False), groups 1.
+class ResidualConvUnit {
+ public:
+  ResidualConvUnit() = default;
+  ResidualConvUnit(const Weights& w, int64_t features);
+  // Adds the unit's residual branch, conv2(relu(conv1(relu(x)))), into `acc` (same shape as x;
+  // acc may be x itself). Passing acc = x gives the unit's output in place.
+  void add_branch(const Tensor& x, Tensor& acc) const;
+
+ private:
+  nn::Conv2d conv1_, conv2_;
+};
+
+// y = x0 (+ resConfUnit1(x1)); y = resConfUnit2(y); bilinear (align_corners) upsample to
+// `size`, or x2 without one; then the 1x1 out_conv.
+class FeatureFusionBlock {
+ public:
+  FeatureFusionBlock() = default;
+  FeatureFusionBlock(const Weights& w, int64_t features, bool has_residual);
+  Tensor forward(const Tensor& x0, const Tensor* x1, std::optional<std::pair<int64_t, int64_t>> size) const;
+
+ private:
+  bool has_residual_ = true;
+  ResidualConvUnit unit1_, unit2_;
+  nn::Conv2d out_conv_;
+};
+
+// resize_layers[k]: ConvTranspose(k=4, s=4), ConvTranspose(k=2, s=2), Identity,
+// Conv(k=3, s=2, p=1): the four token maps go to 4x, 2x, 1x and 1/2x the patch grid.
+class ResizeLayer {
+ public:
+  ResizeLayer() = default;
+  ResizeLayer(const Weights& w, int stage, int64_t channels);
+  Tensor forward(const Tensor& x) const;
+
+ private:
+  int stage_ = 2;
+  nn::ConvTranspose2d up_;
+  nn::Conv2d down_;
+};
+
+// The projections and resizers of the four stages plus scratch.layer{1..4}_rn, built from the
+// head's weights (w scoped at the head).
+struct DptStages {
+  std::array<nn::Conv2d, 4> projects;  // 1x1, dim_in -> out_channels[k]
+  std::array<ResizeLayer, 4> resize;
+  std::array<nn::Conv2d, 4> layer_rn;  // 3x3, out_channels[k] -> features, no bias
+  DptStages() = default;
+  DptStages(const Weights& w, int64_t dim_in, const std::vector<int>& out_channels, int64_t features);
+};
+
+// Binds nn.Conv2d(in, out, k, stride, padding, bias) stored under `name` ("<name>.weight",
+// "<name>.bias"), checking the shapes.
+nn::Conv2d bind_conv2d(const Weights& w, const std::string& name, int64_t in, int64_t out, int64_t k, int64_t stride,
+                       int64_t padding, bool bias = true);
+
+}  // namespace da3::model

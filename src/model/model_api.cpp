@@ -1,0 +1,90 @@
+// da3::Model: the public face of the model layer.
+#include <chrono>
+#include <variant>
+
+#include "da3/checkpoint.hpp"
+#include "da3/log.hpp"
+#include "da3/model.hpp"
+#include "da3/threads.hpp"
+#include "model/da3.hpp"
+
+namespace da3 {
+
+struct Model::Impl {
+  Checkpoint ckpt;
+  ModelConfig cfg;
+  ModelOptions opts;
+  std::unique_ptr<model::DepthAnything3Net> net;
+  std::unique_ptr<model::NestedDepthAnything3Net> nested;
+  mutable StageTimes times;
+};
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+
+Model Model::load(const std::string& dir, const ModelOptions& options) {
+  DA3_CHECK(options.device == Device::CPU, "the CUDA model path is not built yet; use the CPU");
+  DA3_CHECK(options.precision == Precision::F32, "bf16 model precision is not implemented yet; use fp32");
+  if (options.threads > 0) set_num_threads(options.threads);
+  auto impl = std::make_unique<Impl>(Impl{Checkpoint::open(dir), {}, options, nullptr, nullptr, {}});
+  impl->cfg = parse_model_config(impl->ckpt.config_json(), dir + "/config.json");
+  model::Weights w = model::Weights(impl->ckpt).child("model");
+  if (impl->cfg.nested())
+    impl->nested = std::make_unique<model::NestedDepthAnything3Net>(w, impl->cfg);
+  else
+    impl->net = std::make_unique<model::DepthAnything3Net>(w, impl->cfg.net);
+  w.finish();  // strict: lists every missing / unexpected / mis-shaped tensor
+  log_info("loaded " + impl->cfg.model_name + " from " + dir);
+  return Model(std::move(impl));
+}
+
+Prediction Model::forward(const Tensor& image, const ForwardOptions& options) const {
+  DA3_CHECK(image.defined() && image.dim() == 5 && image.size(0) == 1 && image.size(2) == 3,
+            "model input must be (1, N, 3, H, W), got " + image.describe());
+  const Tensor x = image.to(DType::F32);
+  model::NetRequest req;
+  req.strategy = model::parse_ref_view_strategy(options.ref_view_strategy);
+  req.use_ray_pose = options.use_ray_pose;
+  req.attn.backend = options.attention_backend;
+  req.attn.model_backend = impl_->opts.attention_backend;
+  const int64_t n = image.size(1);
+  if (options.extrinsics.defined() || options.intrinsics.defined()) {
+    DA3_CHECK(options.extrinsics.defined() && options.intrinsics.defined(),
+              "pose conditioning needs both extrinsics and intrinsics");
+    DA3_CHECK(options.extrinsics.shape() == (Shape{1, n, 4, 4}),
+              "extrinsics must be (1, " + std::to_string(n) + ", 4, 4), got " + options.extrinsics.describe());
+    DA3_CHECK(options.intrinsics.shape() == (Shape{1, n, 3, 3}),
+              "intrinsics must be (1, " + std::to_string(n) + ", 3, 3), got " + options.intrinsics.describe());
+    req.extrinsics = options.extrinsics.to(DType::F32);
+    req.intrinsics = options.intrinsics.to(DType::F32);
+  }
+  impl_->times = {};
+  auto t0 = std::chrono::steady_clock::now();
+  Prediction p = impl_->nested ? impl_->nested->forward(x, req, &impl_->times) : impl_->net->forward(x, req, &impl_->times);
+  const double total = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  impl_->times.other_ms = total - impl_->times.backbone_ms - impl_->times.head_ms - impl_->times.camera_ms;
+  return p;
+}
+
+const ModelConfig& Model::config() const { return impl_->cfg; }
+const std::string& Model::dir() const { return impl_->ckpt.dir(); }
+size_t Model::checkpoint_bytes() const { return impl_->ckpt.total_bytes(); }
+StageTimes Model::last_stage_times() const { return impl_->times; }
+
+std::map<std::string, Tensor> Prediction::named() const {
+  std::map<std::string, Tensor> m;
+  auto put = [&](const char* k, const Tensor& t) {
+    if (t.defined()) m[k] = t;
+  };
+  put("depth", depth);
+  put("depth_conf", depth_conf);
+  put("extrinsics", extrinsics);
+  put("intrinsics", intrinsics);
+  put("sky", sky);
+  if (is_metric) m["scale_factor"] = Tensor::full({1}, scale_factor);
+  return m;
+}
+
+}  // namespace da3

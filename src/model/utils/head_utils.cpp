@@ -1,0 +1,139 @@
+#include "model/utils/head_utils.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <vector>
+
+namespace da3::model {
+
+namespace {
+
+// torch.linspace for float32: the step in float, the first half counted from `start` and the
+// second half from `end` (so both ends are exact).
+std::vector<float> linspace(float start, float end, int64_t steps) {
+  std::vector<float> v(static_cast<size_t>(steps));
+  if (steps == 1) {
+    v[0] = start;
+    return v;
+  }
+  const float step = (end - start) / static_cast<float>(steps - 1);
+  const int64_t halfway = steps / 2;
+  for (int64_t i = 0; i < steps; ++i)
+    v[i] = i < halfway ? start + step * static_cast<float>(i) : end - step * static_cast<float>(steps - i - 1);
+  return v;
+}
+
+}  // namespace
+
+Tensor create_uv_grid(int64_t width, int64_t height, double aspect_ratio) {
+  DA3_CHECK(width > 0 && height > 0, "create_uv_grid: sizes must be positive");
+  // The spans are Python floats (double); linspace then works in the tensor's float32.
+  const double diag = std::sqrt(aspect_ratio * aspect_ratio + 1.0);
+  const double span_x = aspect_ratio / diag, span_y = 1.0 / diag;
+  const double wx = static_cast<double>(width - 1) / static_cast<double>(width);
+  const double wy = static_cast<double>(height - 1) / static_cast<double>(height);
+  const std::vector<float> xs = linspace(static_cast<float>(-span_x * wx), static_cast<float>(span_x * wx), width);
+  const std::vector<float> ys = linspace(static_cast<float>(-span_y * wy), static_cast<float>(span_y * wy), height);
+  Tensor g = Tensor::empty({height, width, 2});
+  float* p = g.data_as<float>();
+  for (int64_t y = 0; y < height; ++y)
+    for (int64_t x = 0; x < width; ++x) {
+      p[(y * width + x) * 2] = xs[x];
+      p[(y * width + x) * 2 + 1] = ys[y];
+    }
+  return g;
+}
+
+Tensor position_grid_to_embed(const Tensor& grid, int64_t embed_dim, float omega_0) {
+  DA3_CHECK(grid.dim() == 3 && grid.size(2) == 2 && grid.dtype() == DType::F32,
+            "position_grid_to_embed: grid must be (h, w, 2) f32, got " + grid.describe());
+  // Each axis gets embed_dim / 2 channels, half sines and half cosines.
+  DA3_CHECK(embed_dim > 0 && embed_dim % 4 == 0,
+            "position_grid_to_embed: the UV position embedding needs a channel count divisible by 4, got " +
+                std::to_string(embed_dim));
+  const Tensor gc = grid.contiguous();
+  const int64_t h = gc.size(0), w = gc.size(1), half = embed_dim / 2, quarter = embed_dim / 4;
+  std::vector<float> omega(static_cast<size_t>(quarter));
+  for (int64_t j = 0; j < quarter; ++j) {
+    const float e = static_cast<float>(j) / static_cast<float>(half / 2.0);
+    omega[j] = 1.f / std::pow(omega_0, e);
+  }
+  Tensor out = Tensor::empty({h, w, embed_dim});
+  const float* g = gc.data_as<float>();
+  float* o = out.data_as<float>();
+  #pragma omp parallel for schedule(static) if (h * w * embed_dim > 65536)
+  for (int64_t i = 0; i < h * w; ++i) {
+    for (int axis = 0; axis < 2; ++axis) {
+      const float pos = g[i * 2 + axis];
+      float* dst = o + i * embed_dim + axis * half;
+      for (int64_t j = 0; j < quarter; ++j) {
+        const float a = pos * omega[j];
+        dst[j] = std::sin(a);
+        dst[quarter + j] = std::cos(a);
+      }
+    }
+  }
+  return out;
+}
+
+const Tensor& UvPosEmbed::get(int64_t h, int64_t w, int64_t c, int64_t W, int64_t H, float ratio) const {
+  std::lock_guard<std::mutex> lk(cache_->mu);
+  const Key key{h, w, c, W, H, ratio};
+  auto it = cache_->entries.find(key);
+  if (it != cache_->entries.end()) return it->second;  // std::map nodes stay put: the reference stays valid
+  Tensor pe = position_grid_to_embed(create_uv_grid(w, h, static_cast<double>(W) / static_cast<double>(H)), c);
+  float* p = pe.data_as<float>();
+  for (int64_t i = 0; i < pe.numel(); ++i) p[i] *= ratio;
+  return cache_->entries.emplace(key, std::move(pe)).first->second;
+}
+
+void UvPosEmbed::add_(Tensor& x, int64_t W, int64_t H, float ratio) const {
+  DA3_CHECK(x.dim() == 4 && x.dtype() == DType::F32 && x.is_contiguous(),
+            "add_pos_embed: expects a contiguous NHWC f32 tensor, got " + x.describe());
+  const int64_t n = x.size(0), plane = x.size(1) * x.size(2) * x.size(3);
+  const float* pe = get(x.size(1), x.size(2), x.size(3), W, H, ratio).data_as<float>();
+  float* xp = x.data_as<float>();
+  #pragma omp parallel for collapse(2) schedule(static) if (n * plane > 65536)
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t i = 0; i < plane; ++i) xp[b * plane + i] += pe[i];
+}
+
+HeadActivation parse_head_activation(const std::string& name, const std::string& where) {
+  std::string s = name;
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (s == "exp") return HeadActivation::Exp;
+  if (s == "expp1") return HeadActivation::Expp1;
+  if (s == "expm1") return HeadActivation::Expm1;
+  if (s == "relu") return HeadActivation::Relu;
+  if (s == "sigmoid") return HeadActivation::Sigmoid;
+  if (s == "softplus") return HeadActivation::Softplus;
+  if (s == "tanh") return HeadActivation::Tanh;
+  if (s == "linear") return HeadActivation::Linear;
+  throw Error(where + ": unknown activation '" + name +
+              "'; expected one of exp, expp1, expm1, relu, sigmoid, softplus, tanh, linear");
+}
+
+float apply_head_activation(HeadActivation a, float x) {
+  switch (a) {
+    case HeadActivation::Exp:
+      return std::exp(x);
+    case HeadActivation::Expp1:
+      return std::exp(x) + 1.f;
+    case HeadActivation::Expm1:
+      return std::expm1(x);
+    case HeadActivation::Relu:
+      return x > 0.f ? x : 0.f;
+    case HeadActivation::Sigmoid:
+      return 1.f / (1.f + std::exp(-x));
+    case HeadActivation::Softplus:
+      return x > 20.f ? x : std::log1p(std::exp(x));  // torch's threshold 20
+    case HeadActivation::Tanh:
+      return std::tanh(x);
+    case HeadActivation::Linear:
+      return x;
+  }
+  return x;
+}
+
+}  // namespace da3::model

@@ -1,0 +1,77 @@
+#include "nn/conv.hpp"
+
+#include "nn/dnnl_conv.hpp"
+
+namespace da3::nn {
+
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+
+struct Conv2d::Impl {
+  std::unique_ptr<detail::DnnlConv> conv;
+};
+
+Conv2d::Conv2d(const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding, std::string name)
+    : stride_(stride), pad_(padding), name_(std::move(name)) {
+  DA3_CHECK(weight.defined() && weight.dim() == 4 && weight.size(2) == weight.size(3),
+            name_ + ": weight must be (out, in, k, k), got " + weight.describe());
+  DA3_CHECK(stride >= 1 && padding >= 0, name_ + ": stride must be >= 1 and padding >= 0");
+  out_ = weight.size(0);
+  in_ = weight.size(1);
+  k_ = weight.size(2);
+  if (bias.defined())
+    DA3_CHECK(bias.dim() == 1 && bias.size(0) == out_,
+              name_ + ": bias must be (" + std::to_string(out_) + ",), got " + bias.describe());
+  const Tensor wf =
+      weight.dtype() == DType::F32 && weight.is_contiguous() ? weight : weight.to(DType::F32).contiguous();
+  dnnl::memory user({{out_, in_, k_, k_}, dt::f32, tag::oihw}, cpu_engine(), const_cast<void*>(wf.data()));
+
+  const int64_t in = in_, out = out_, k = k_, s = stride_, p = pad_;
+  const bool with_bias = bias.defined();
+  auto make = [in, out, k, s, p, with_bias](int64_t n, int64_t h, int64_t w, const dnnl::primitive_attr& attr) {
+    const int64_t oh = (h + 2 * p - k) / s + 1, ow = (w + 2 * p - k) / s + 1;
+    // oneDNN wants the right padding that makes the sizes consistent; PyTorch's symmetric
+    // padding may leave the last rows unread when (h + 2p - k) is not a multiple of s.
+    const dnnl::memory::dims pl{p, p}, pr{(oh - 1) * s + k - h - p, (ow - 1) * s + k - w - p};
+    dnnl::memory::desc src({n, in, h, w}, dt::f32, tag::nhwc);
+    dnnl::memory::desc wei({out, in, k, k}, dt::f32, tag::any);
+    dnnl::memory::desc dst({n, out, oh, ow}, dt::f32, tag::nhwc);
+    const auto prop = dnnl::prop_kind::forward_inference;
+    const auto alg = dnnl::algorithm::convolution_direct;
+    auto d = with_bias ? dnnl::convolution_forward::desc(
+                             prop, alg, src, wei, dnnl::memory::desc({out}, dt::f32, tag::x), dst, {s, s}, pl, pr)
+                       : dnnl::convolution_forward::desc(prop, alg, src, wei, dst, {s, s}, pl, pr);
+    return dnnl::primitive_desc(dnnl::convolution_forward::primitive_desc(d, attr, cpu_engine()));
+  };
+  impl_ = std::make_shared<Impl>();
+  impl_->conv = std::make_unique<detail::DnnlConv>(name_, user, bias, make, 16 * stride_ + k_);
+}
+
+Tensor Conv2d::forward(const Tensor& x, const ConvEpilogue& ep) const {
+  DA3_CHECK(impl_, name_ + ": used before its weights were loaded");
+  DA3_CHECK(x.dtype() == DType::F32 && x.dim() == 4 && x.size(3) == in_ && x.is_contiguous(),
+            name_ + ": input must be contiguous f32 NHWC (N, H, W, " + std::to_string(in_) + "), got " + x.describe());
+  DA3_CHECK(x.size(1) + 2 * pad_ >= k_ && x.size(2) + 2 * pad_ >= k_,
+            name_ + ": input " + shape_str(x.shape()) + " is smaller than the kernel");
+  const Shape out_shape{x.size(0), out_size(x.size(1)), out_size(x.size(2)), out_};
+  Tensor y;
+  if (ep.accumulate) {
+    DA3_CHECK(
+        ep.accumulate->shape() == out_shape && ep.accumulate->is_contiguous() && ep.accumulate->dtype() == DType::F32,
+        name_ + ": accumulate target must be contiguous f32 " + shape_str(out_shape) + ", got " +
+            ep.accumulate->describe());
+    y = *ep.accumulate;
+  } else {
+    y = Tensor::empty(out_shape);
+  }
+  if (x.numel() == 0) return y;
+  impl_->conv->execute(x, y, ep);
+  return y;
+}
+
+std::string Conv2d::implementation(int64_t n, int64_t h, int64_t w) const {
+  DA3_CHECK(impl_, name_ + ": used before its weights were loaded");
+  return impl_->conv->implementation(n, h, w);
+}
+
+}  // namespace da3::nn

@@ -1,0 +1,46 @@
+#pragma once
+// nn.Conv2d on NHWC f32 tensors through a oneDNN convolution. The heads stay in NHWC from the
+// tokens to the output (measured here: oneDNN's NHWC kernels beat im2col + GEMM and no layout
+// conversion is needed between layers). Weights arrive in PyTorch's OIHW layout and are
+// reordered once into the blocked layout the kernel wants; primitives are cached per input
+// shape and epilogue.
+#include <memory>
+#include <string>
+
+#include "da3/tensor.hpp"
+
+namespace da3::nn {
+
+// What a convolution does after the multiply-add, fused into the same kernel, in this order:
+// add the existing contents of `accumulate` (a residual; the result is written there), then ReLU.
+struct ConvEpilogue {
+  Tensor* accumulate = nullptr;  // (N, OH, OW, out) contiguous f32
+  bool relu = false;
+};
+
+class Conv2d {
+ public:
+  Conv2d() = default;
+  // weight: (out, in, kh, kw) as PyTorch stores it; bias: (out,) or undefined. Symmetric
+  // `padding`, groups 1, dilation 1 (all that DA3 uses).
+  Conv2d(const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding, std::string name = "conv2d");
+
+  bool defined() const { return impl_ != nullptr; }
+  int64_t in_channels() const { return in_; }
+  int64_t out_channels() const { return out_; }
+  int64_t kernel_size() const { return k_; }
+  int64_t out_size(int64_t in) const { return (in + 2 * pad_ - k_) / stride_ + 1; }
+
+  // x: (N, H, W, in) f32 NHWC, contiguous. Returns (N, OH, OW, out) (or *ep.accumulate).
+  Tensor forward(const Tensor& x, const ConvEpilogue& ep = {}) const;
+  // The oneDNN implementation chosen for an input of this shape (for benchmarks and tests).
+  std::string implementation(int64_t n, int64_t h, int64_t w) const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+  int64_t in_ = 0, out_ = 0, k_ = 0, stride_ = 1, pad_ = 0;
+  std::string name_;
+};
+
+}  // namespace da3::nn

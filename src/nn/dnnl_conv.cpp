@@ -1,0 +1,79 @@
+#include "nn/dnnl_conv.hpp"
+
+namespace da3::nn::detail {
+
+using tag = dnnl::memory::format_tag;
+
+DnnlConv::DnnlConv(std::string name, const dnnl::memory& user_weights, const Tensor& bias, MakePd make,
+                   int64_t nominal_hw)
+    : name_(std::move(name)), make_(std::move(make)) {
+  if (bias.defined()) bias_ = bias.to(DType::F32);  // to() copies: the mapped file is not kept
+  const dnnl::primitive_desc pd = make_pd(1, nominal_hw, nominal_hw, false, false);
+  auto pack = std::make_unique<std::pair<dnnl::memory::desc, dnnl::memory>>(
+      pd.weights_desc(), dnnl::memory(pd.weights_desc(), cpu_engine()));
+  dnnl::stream s(cpu_engine());
+  dnnl::memory src = user_weights;
+  dnnl::reorder(src, pack->second).execute(s, src, pack->second);
+  s.wait();
+  packs_.push_back(std::move(pack));
+}
+
+dnnl::primitive_desc DnnlConv::make_pd(int64_t n, int64_t h, int64_t w, bool accumulate, bool relu) const {
+  dnnl::post_ops po;
+  if (accumulate) po.append_sum(1.f);
+  if (relu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(po);
+  try {
+    return make_(n, h, w, attr);
+  } catch (const dnnl::error& e) {
+    throw Error(name_ + ": oneDNN has no kernel for input (" + std::to_string(n) + ", " + std::to_string(h) + ", " +
+                std::to_string(w) + ", C): " + e.what());
+  }
+}
+
+const dnnl::memory* DnnlConv::weights_for(const dnnl::memory::desc& want) const {
+  for (const auto& p : packs_)
+    if (p->first == want) return &p->second;
+  // Another kernel (e.g. a different spatial size) wants another layout: repack from the first.
+  auto pack = std::make_unique<std::pair<dnnl::memory::desc, dnnl::memory>>(want, dnnl::memory(want, cpu_engine()));
+  dnnl::stream s(cpu_engine());
+  dnnl::memory& from = packs_.front()->second;
+  dnnl::reorder(from, pack->second).execute(s, from, pack->second);
+  s.wait();
+  packs_.push_back(std::move(pack));
+  return &packs_.back()->second;
+}
+
+const DnnlConv::Entry& DnnlConv::entry(int64_t n, int64_t h, int64_t w, bool accumulate, bool relu) const {
+  const Key key{n, h, w, accumulate, relu};
+  auto it = cache_.find(key);
+  if (it != cache_.end()) return it->second;
+  const dnnl::primitive_desc pd = make_pd(n, h, w, accumulate, relu);
+  Entry e{dnnl::primitive(pd), pd.src_desc(), pd.dst_desc(), weights_for(pd.weights_desc())};
+  return cache_.emplace(key, std::move(e)).first->second;
+}
+
+void DnnlConv::execute(const Tensor& x, Tensor& y, const ConvEpilogue& ep) const {
+  const Entry* e;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    e = &entry(x.size(0), x.size(1), x.size(2), ep.accumulate != nullptr, ep.relu);
+  }
+  auto& eng = cpu_engine();
+  dnnl::memory src(e->src, eng, const_cast<void*>(x.data()));
+  dnnl::memory dst(e->dst, eng, y.data());
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, *e->weights}, {DNNL_ARG_DST, dst}};
+  if (bias_.defined())
+    args.emplace(DNNL_ARG_BIAS, dnnl::memory({{bias_.numel()}, dnnl::memory::data_type::f32, tag::x}, eng,
+                                             const_cast<void*>(bias_.data())));
+  dnnl::stream s(eng);
+  e->prim.execute(s, args);
+  s.wait();
+}
+
+std::string DnnlConv::implementation(int64_t n, int64_t h, int64_t w) const {
+  return make_pd(n, h, w, false, false).impl_info_str();
+}
+
+}  // namespace da3::nn::detail

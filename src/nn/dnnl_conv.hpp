@@ -1,0 +1,55 @@
+#pragma once
+// The machinery Conv2d and ConvTranspose2d share: a oneDNN forward primitive per (input shape,
+// epilogue), with the weights packed into the layout that primitive wants. Packing happens
+// once at construction for a nominal shape; a shape whose kernel wants another layout gets a
+// second pack (made from the first), so weights are read from the checkpoint exactly once.
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "nn/conv.hpp"
+#include "nn/dnnl_context.hpp"
+
+namespace da3::nn::detail {
+
+class DnnlConv {
+ public:
+  // Builds the primitive descriptor for an NHWC input of (n, h, w) with these post-ops.
+  using MakePd = std::function<dnnl::primitive_desc(int64_t n, int64_t h, int64_t w, const dnnl::primitive_attr&)>;
+
+  // `user_weights`: the PyTorch-layout weights (a view is fine: it is only read here).
+  // `bias`: (out,) f32 or undefined; kept (owned copy). `nominal_hw`: an input size whose
+  // kernel choice is typical, used to pick the first packing.
+  DnnlConv(std::string name, const dnnl::memory& user_weights, const Tensor& bias, MakePd make, int64_t nominal_hw);
+
+  // y: preallocated (n, oh, ow, out) NHWC; with ep.accumulate, y is *ep.accumulate.
+  void execute(const Tensor& x, Tensor& y, const ConvEpilogue& ep) const;
+  std::string implementation(int64_t n, int64_t h, int64_t w) const;
+  bool has_bias() const { return bias_.defined(); }
+
+ private:
+  struct Entry {
+    dnnl::primitive prim;
+    dnnl::memory::desc src, dst;
+    const dnnl::memory* weights;  // one of packs_
+  };
+  using Key = std::tuple<int64_t, int64_t, int64_t, bool, bool>;  // n, h, w, accumulate, relu
+
+  dnnl::primitive_desc make_pd(int64_t n, int64_t h, int64_t w, bool accumulate, bool relu) const;
+  const dnnl::memory* weights_for(const dnnl::memory::desc& want) const;
+  const Entry& entry(int64_t n, int64_t h, int64_t w, bool accumulate, bool relu) const;
+
+  std::string name_;
+  Tensor bias_;
+  MakePd make_;
+  mutable std::mutex mu_;
+  mutable std::map<Key, Entry> cache_;
+  // Packed weights by layout; heap nodes, so an Entry's pointer stays valid as packs are added.
+  mutable std::vector<std::unique_ptr<std::pair<dnnl::memory::desc, dnnl::memory>>> packs_;
+};
+
+}  // namespace da3::nn::detail

@@ -1,0 +1,72 @@
+#include "nn/interpolate_nhwc.hpp"
+
+#include <vector>
+
+namespace da3::nn {
+
+namespace {
+
+// One output coordinate's two source taps and weights, as torch's upsample_bilinear2d computes
+// them (area_pixel_compute_scale / _source_index in float for f32 tensors).
+struct Tap {
+  int64_t i0, i1;
+  float w0, w1;
+};
+
+std::vector<Tap> taps(int64_t in, int64_t out, bool align_corners) {
+  float scale;
+  if (align_corners)
+    scale = out > 1 ? static_cast<float>(in - 1) / static_cast<float>(out - 1) : 0.f;
+  else
+    scale = static_cast<float>(in) / static_cast<float>(out);
+  std::vector<Tap> t(static_cast<size_t>(out));
+  for (int64_t o = 0; o < out; ++o) {
+    float src;
+    if (align_corners) {
+      src = scale * static_cast<float>(o);
+    } else {
+      src = scale * (static_cast<float>(o) + 0.5f) - 0.5f;
+      if (src < 0.f) src = 0.f;
+    }
+    const int64_t i0 = static_cast<int64_t>(src);
+    const float l = src - static_cast<float>(i0);
+    t[o] = {i0, i0 + (i0 < in - 1 ? 1 : 0), 1.f - l, l};
+  }
+  return t;
+}
+
+}  // namespace
+
+Tensor interpolate_bilinear_nhwc(const Tensor& x, int64_t oh, int64_t ow, bool align_corners) {
+  DA3_CHECK(x.dim() == 4 && x.dtype() == DType::F32 && x.is_contiguous(),
+            "interpolate_bilinear_nhwc: expects contiguous NHWC f32, got " + x.describe());
+  DA3_CHECK(oh > 0 && ow > 0, "interpolate_bilinear_nhwc: output size must be positive");
+  const int64_t n = x.size(0), ih = x.size(1), iw = x.size(2), c = x.size(3);
+  Tensor y = Tensor::empty({n, oh, ow, c});
+  if (y.numel() == 0) return y;
+  const std::vector<Tap> ty = taps(ih, oh, align_corners), tx = taps(iw, ow, align_corners);
+  const float* xp = x.data_as<float>();
+  float* yp = y.data_as<float>();
+  #pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t b = 0; b < n; ++b) {
+    for (int64_t oy = 0; oy < oh; ++oy) {
+      const Tap& vy = ty[oy];
+      const float* r0 = xp + (b * ih + vy.i0) * iw * c;
+      const float* r1 = xp + (b * ih + vy.i1) * iw * c;
+      float* out = yp + (b * oh + oy) * ow * c;
+      for (int64_t ox = 0; ox < ow; ++ox, out += c) {
+        const Tap& vx = tx[ox];
+        const float* a = r0 + vx.i0 * c;
+        const float* bq = r0 + vx.i1 * c;
+        const float* d = r1 + vx.i0 * c;
+        const float* e = r1 + vx.i1 * c;
+        #pragma omp simd
+        for (int64_t ch = 0; ch < c; ++ch)
+          out[ch] = vy.w0 * (vx.w0 * a[ch] + vx.w1 * bq[ch]) + vy.w1 * (vx.w0 * d[ch] + vx.w1 * e[ch]);
+      }
+    }
+  }
+  return y;
+}
+
+}  // namespace da3::nn

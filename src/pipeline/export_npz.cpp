@@ -1,0 +1,45 @@
+// npz and mini_npz: the reference's export/npz.py keys, dtypes and rounding.
+#include <cmath>
+
+#include "da3/error.hpp"
+#include "da3/pipeline.hpp"
+#include "io/npz.hpp"
+
+namespace da3 {
+
+namespace {
+
+// np.round(a, decimals) on a float32 array: a * 10**d, rint (halves to even), / 10**d, every
+// step in float32 (numpy casts the Python float scale to the array's dtype).
+Tensor np_round(const Tensor& a, int decimals) {
+  const float scale = static_cast<float>(std::pow(10.0, decimals));
+  Tensor out = Tensor::empty(a.shape());
+  const float* src = a.data_as<float>();
+  float* dst = out.data_as<float>();
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    const float scaled = src[i] * scale;
+    dst[i] = std::nearbyint(scaled) / scale;
+  }
+  return out;
+}
+
+void write(const InferenceResult& r, const std::string& path, bool mini) {
+  DA3_CHECK(r.depth.defined(), "npz export: the result has no depth");
+  io::NpzWriter npz(path);
+  if (!mini) {
+    DA3_CHECK(r.processed_images.defined(), "npz export: the result has no processed images");
+    npz.add("image", r.processed_images);
+  }
+  npz.add("depth", np_round(r.depth, mini ? 8 : 6));
+  if (r.conf.defined()) npz.add("conf", np_round(r.conf, 2));
+  if (r.extrinsics.defined()) npz.add("extrinsics", r.extrinsics);
+  if (r.intrinsics.defined()) npz.add("intrinsics", r.intrinsics);
+  npz.commit();
+}
+
+}  // namespace
+
+void export_npz(const InferenceResult& r, const std::string& path) { write(r, path, false); }
+void export_mini_npz(const InferenceResult& r, const std::string& path) { write(r, path, true); }
+
+}  // namespace da3

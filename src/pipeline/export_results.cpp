@@ -1,0 +1,117 @@
+// export_results: format names, the output layout, and whole-directory atomicity for the
+// exports that write several files.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+
+#include "da3/error.hpp"
+#include "da3/log.hpp"
+#include "da3/pipeline.hpp"
+
+namespace da3 {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr ExportFormat kAll[] = {ExportFormat::Npz, ExportFormat::MiniNpz, ExportFormat::DepthPng,
+                                 ExportFormat::Depth16, ExportFormat::Ply, ExportFormat::Glb, ExportFormat::Colmap};
+
+// Builds a directory of files under a temporary name beside `final_dir`, then puts it in place
+// with renames: readers see the old complete directory or the new complete one, never a mix.
+void build_directory(const fs::path& final_dir, const std::function<void(const std::string&)>& fill) {
+  const std::string hidden = std::string(".").append(final_dir.filename().string());
+  std::string tmpl = (final_dir.parent_path() / (hidden + ".tmp-XXXXXX")).string();
+  if (!::mkdtemp(tmpl.data())) throw Error("cannot create a directory beside '" + final_dir.string() + "': " + std::strerror(errno));
+  const fs::path tmp = tmpl;
+  std::error_code ec;
+  try {
+    fill(tmp.string());
+    fs::path old;
+    if (fs::exists(final_dir)) {
+      old = final_dir.parent_path() / (hidden + ".old-" + tmp.string().substr(tmp.string().size() - 6));
+      fs::rename(final_dir, old);
+    }
+    fs::rename(tmp, final_dir);
+    if (!old.empty()) fs::remove_all(old, ec);
+  } catch (...) {
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+}
+
+}  // namespace
+
+const char* export_format_name(ExportFormat f) {
+  switch (f) {
+    case ExportFormat::Npz: return "npz";
+    case ExportFormat::MiniNpz: return "mini_npz";
+    case ExportFormat::DepthPng: return "depth_png";
+    case ExportFormat::Depth16: return "depth16";
+    case ExportFormat::Ply: return "ply";
+    case ExportFormat::Glb: return "glb";
+    case ExportFormat::Colmap: return "colmap";
+  }
+  return "?";
+}
+
+std::vector<ExportFormat> parse_export_formats(const std::string& list) {
+  std::vector<ExportFormat> out;
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t end = std::min(list.find(',', start), list.size());
+    std::string name = list.substr(start, end - start);
+    name.erase(0, name.find_first_not_of(' '));
+    name.erase(name.find_last_not_of(' ') + 1);
+    if (!name.empty()) {
+      const auto it = std::find_if(std::begin(kAll), std::end(kAll),
+                                   [&](ExportFormat f) { return name == export_format_name(f); });
+      if (it == std::end(kAll))
+        throw Error("unknown export format '" + name + "' (known: npz, mini_npz, depth_png, depth16, ply, glb, colmap)");
+      if (std::find(out.begin(), out.end(), *it) == out.end()) out.push_back(*it);
+    }
+    start = end + 1;
+  }
+  if (out.empty()) throw Error("no export format given (known: npz, mini_npz, depth_png, depth16, ply, glb, colmap)");
+  return out;
+}
+
+std::vector<std::string> export_results(const InferenceResult& r, const std::string& out_dir,
+                                        const std::vector<ExportFormat>& formats, const ExportOptions& o) {
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec || !fs::is_directory(out_dir)) throw Error("cannot create output directory '" + out_dir + "': " + ec.message());
+  const fs::path out(out_dir);
+  std::vector<std::string> written;
+  for (ExportFormat f : formats) {
+    switch (f) {
+      case ExportFormat::Npz: export_npz(r, (out / "results.npz").string()); written.push_back((out / "results.npz").string()); break;
+      case ExportFormat::MiniNpz:
+        export_mini_npz(r, (out / "results_mini.npz").string());
+        written.push_back((out / "results_mini.npz").string());
+        break;
+      case ExportFormat::DepthPng:
+        build_directory(out / "depth_png", [&](const std::string& d) { export_depth_png(r, d); });
+        written.push_back((out / "depth_png").string());
+        break;
+      case ExportFormat::Depth16:
+        build_directory(out / "depth16", [&](const std::string& d) { export_depth16(r, d); });
+        written.push_back((out / "depth16").string());
+        break;
+      case ExportFormat::Ply: export_ply(r, (out / "points.ply").string(), o); written.push_back((out / "points.ply").string()); break;
+      case ExportFormat::Glb: export_glb(r, (out / "scene.glb").string(), o); written.push_back((out / "scene.glb").string()); break;
+      case ExportFormat::Colmap:
+        build_directory(out / "colmap", [&](const std::string& d) { export_colmap(r, d, o); });
+        written.push_back((out / "colmap").string());
+        break;
+    }
+    log_info(std::string("exported ") + export_format_name(f) + " to " + written.back());
+  }
+  return written;
+}
+
+}  // namespace da3

@@ -1,0 +1,67 @@
+// `da3 infer` as a user runs it: exit codes, the one-line error, the files written.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "io/npz.hpp"
+#include "test_util.hpp"
+
+namespace {
+
+struct CliRun {
+  int rc;
+  std::string output;  // stdout and stderr
+};
+
+CliRun da3(const std::string& args) {
+  const std::string cmd = std::string(DA3_CLI_PATH) + " " + args + " 2>&1";
+  CliRun r{-1, ""};
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  while (size_t n = std::fread(buf.data(), 1, buf.size(), p)) r.output.append(buf.data(), n);
+  const int status = ::pclose(p);
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+bool infer_registered() { return da3("--help").output.find("infer") != std::string::npos; }
+
+TEST(PipelineCli, InferWritesTheRequestedFormats) {
+  if (!infer_registered()) GTEST_SKIP() << "`da3 infer` is not registered in apps/da3/main.cpp yet";
+  const std::string fx = da3::test::fixtures_dir();
+  da3::test::TempDir t;
+  const CliRun r = da3("infer " + fx + "/pipeline/images/c_port_210x300.jpg " + fx +
+                    "/pipeline/images/d_land_300x190.png -m " + fx + "/tiny-anyview --process-res 112 -f npz,glb -o " +
+                    t.path().string());
+  ASSERT_EQ(r.rc, 0) << r.output;
+  const auto z = da3::io::read_npz(t.file("results.npz"));
+  EXPECT_EQ(z.at("depth").size(0), 2);
+  EXPECT_TRUE(std::filesystem::is_regular_file(t.file("scene.glb")));
+}
+
+TEST(PipelineCli, InferFailsWithOneClearLine) {
+  if (!infer_registered()) GTEST_SKIP() << "`da3 infer` is not registered in apps/da3/main.cpp yet";
+  const std::string fx = da3::test::fixtures_dir();
+  const std::string img = fx + "/pipeline/images/c_port_210x300.jpg";
+  const std::string model = " -m " + fx + "/tiny-anyview";
+  struct Case {
+    std::string args, says;
+  };
+  for (const Case& c : {Case{"infer " + img + model + " -f npz,obj", "unknown export format 'obj'"},
+                        Case{"infer /nonexistent/x.jpg" + model, "does not exist"},
+                        Case{"infer " + img + " -m /nonexistent/model", "/nonexistent/model"},
+                        Case{"infer " + img + model + " --process-res-method squash", "unknown resize method"},
+                        Case{"infer " + img + model + " --poses /nonexistent/poses.npz", "does not exist"}}) {
+    const CliRun r = da3(c.args);
+    EXPECT_NE(r.rc, 0) << c.args;
+    EXPECT_NE(r.output.find("da3: error: "), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(c.says), std::string::npos) << c.args << "\n" << r.output;
+  }
+}
+
+}  // namespace
