@@ -25,6 +25,10 @@ struct ForwardOptions {
   Tensor extrinsics;  // optional (1, N, 4, 4) world-to-camera: pose-conditioned depth
   Tensor intrinsics;  // optional (1, N, 3, 3) in pixels (needed with extrinsics)
   bool use_ray_pose = false;                      // poses from the ray head instead of the camera decoder
+  // Ray pose only: RANSAC hypotheses to replay, (num, 8) int64 (parity tests against the
+  // reference's recorded draw); undefined = our seeded draw (docs/ray_pose.md).
+  Tensor ransac_sample_idx;
+  uint64_t ransac_seed = 0;
   std::string ref_view_strategy = "saddle_balanced";  // first | middle | saddle_balanced | saddle_sim_range
   AttentionBackend attention_backend = AttentionBackend::Auto;  // per call (wins over the model's)
 };

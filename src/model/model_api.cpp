@@ -47,6 +47,8 @@ Prediction Model::forward(const Tensor& image, const ForwardOptions& options) co
   model::NetRequest req;
   req.strategy = model::parse_ref_view_strategy(options.ref_view_strategy);
   req.use_ray_pose = options.use_ray_pose;
+  req.ransac.sample_idx = options.ransac_sample_idx;
+  req.ransac.seed = options.ransac_seed;
   req.attn.backend = options.attention_backend;
   req.attn.model_backend = impl_->opts.attention_backend;
   const int64_t n = image.size(1);
