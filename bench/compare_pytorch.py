@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Side-by-side: the reference (PyTorch, CPU, fp32) vs `da3 bench model`, same checkpoint, same
+input size and view count, same thread count, alternating runs in one invocation.
+
+    tools/reference/.venv/bin/python bench/compare_pytorch.py --preset da3-small --size 504x378 --views 1
+
+Builds a random-weight checkpoint once (tools/reference/make_checkpoint.py) under models/random-<preset>,
+then repeats: one timed reference forward (after a warm-up), one `da3 bench model --json` run.
+Prints both medians, the ratio ours/PyTorch, each side's peak RSS, and the relative difference
+of depth (da3 forward vs the reference on the same input). Exits 0 with a message when torch is
+absent (run tools/reference/setup_env.sh first).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def reference_worker(args) -> int:
+    """Runs in a child process so its peak RSS is its own."""
+    import torch
+    sys.path.insert(0, str(ROOT / "tools" / "reference"))
+    import make_checkpoint as mc
+    from safetensors.torch import load_file, save_file
+
+    torch.set_num_threads(args.threads)
+    wrapper = mc.build(args.preset, args.seed)
+    w, h = (int(v) for v in args.size.split("x"))
+    image = load_file(args.input)["image"]
+    with torch.no_grad():
+        wrapper.model(image)  # warm-up
+        times = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            out = wrapper.model(image)
+            times.append((time.perf_counter() - t0) * 1e3)
+    save_file({"depth": out["depth"].float().contiguous()}, args.ref_out)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"median_ms": statistics.median(times), "peak_rss_bytes": rss}))
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default="da3-small")
+    ap.add_argument("--size", default="504x378", help="WIDTHxHEIGHT")
+    ap.add_argument("--views", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (reference, ours)")
+    ap.add_argument("--repeat", type=int, default=1, help="timed runs per round and side")
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--da3", default=str(ROOT / "build" / "release" / "da3"))
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--input", help=argparse.SUPPRESS)
+    ap.add_argument("--ref-out", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        return reference_worker(args)
+    try:
+        import torch  # noqa: F401
+        from safetensors.torch import load_file, save_file
+    except ImportError:
+        print("compare_pytorch: torch is not installed here; run tools/reference/setup_env.sh (skipped)")
+        return 0
+
+    model_dir = ROOT / "models" / f"random-{args.preset}"
+    if not (model_dir / "model.safetensors").exists():
+        subprocess.run([sys.executable, str(ROOT / "tools/reference/make_checkpoint.py"), "--preset", args.preset,
+                        "--out", str(model_dir), "--seed", str(args.seed)], check=True)
+    w, h = (int(v) for v in args.size.split("x"))
+    tmp = Path(tempfile.mkdtemp(prefix="da3-compare-"))
+    g = torch.Generator().manual_seed(7)
+    image = torch.randn(1, args.views, 3, h, w, generator=g)
+    save_file({"image": image}, str(tmp / "input.safetensors"))
+    env = dict(os.environ, DA3_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
+
+    ref_ms, ours_ms, ref_rss, ours_rss = [], [], 0, 0
+    ours = {}
+    for r in range(args.rounds):
+        p = subprocess.run([sys.executable, __file__, "--worker", "--preset", args.preset, "--size", args.size,
+                            "--threads", str(args.threads), "--repeat", str(args.repeat), "--seed", str(args.seed),
+                            "--input", str(tmp / "input.safetensors"), "--ref-out", str(tmp / "ref.safetensors")],
+                           check=True, capture_output=True, text=True, env=env)
+        ref = json.loads(p.stdout.strip().splitlines()[-1])
+        ref_ms.append(ref["median_ms"])
+        ref_rss = max(ref_rss, ref["peak_rss_bytes"])
+        p = subprocess.run([args.da3, "bench", "model", "-m", str(model_dir), "--size", args.size, "--views",
+                            str(args.views), "--repeat", str(args.repeat), "--json"],
+                           check=True, capture_output=True, text=True, env=env)
+        ours = json.loads(p.stdout.strip().splitlines()[-1])
+        ours_ms.append(ours["median_ms"])
+        ours_rss = max(ours_rss, ours["peak_rss_bytes"])
+        print(f"round {r + 1}: reference {ref_ms[-1]:.0f} ms, da3 {ours_ms[-1]:.0f} ms", flush=True)
+
+    subprocess.run([args.da3, "forward", "-m", str(model_dir), "-i", str(tmp / "input.safetensors"), "-o",
+                    str(tmp / "ours.safetensors")], check=True, capture_output=True, env=env)
+    a = load_file(str(tmp / "ours.safetensors"))["depth"].double()
+    b = load_file(str(tmp / "ref.safetensors"))["depth"].double()
+    rel = float((a - b).norm() / b.norm())
+
+    rm, om = statistics.median(ref_ms), statistics.median(ours_ms)
+    print(f"\n{args.preset} {args.size} x{args.views} views, {args.threads} threads, fp32")
+    print(f"  reference (PyTorch) median {rm:9.1f} ms   peak RSS {ref_rss / 1e6:7.0f} MB")
+    print(f"  da3.cpp             median {om:9.1f} ms   peak RSS {ours_rss / 1e6:7.0f} MB   "
+          f"({ours.get('gflops', 0):.1f} GFLOP/s counted)")
+    print(f"  ratio da3/PyTorch   {om / rm:.2f}")
+    print(f"  depth rel. difference (norm-wise) {rel:.2e}")
+    print("  stages (da3):", json.dumps(ours.get("stages_ms", {})))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
