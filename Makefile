@@ -24,9 +24,9 @@ build: configure
 test: build
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 
-# The main job: what this build is and can do on this machine.
+# The main job: da3 info, a short attention benchmark, da3 infer on assets/samples/ (scripts/demo.sh).
 demo: build
-	@$(DA3) info
+	@DA3=$(DA3) bash scripts/demo.sh
 
 # Regenerate the reference fixtures (needs the torch venv: tools/reference/setup_env.sh).
 fixtures:

@@ -9,6 +9,7 @@ packages=(
   nlohmann-json3-dev     # config.json and safetensors headers
   libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-videoio-dev  # same resize code as the reference
   libcli11-dev           # the da3 CLI
+  libcurl4-openssl-dev   # da3 pull (Hugging Face downloads)
   libgtest-dev           # test suite
 )
 

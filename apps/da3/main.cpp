@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
   add(da3::cli::add_info_command(app));
   add(da3::cli::add_forward_command(app));
   add(da3::cli::add_infer_command(app));
+  add(da3::cli::add_video_command(app));
+  add(da3::cli::add_pull_command(app));
   add(da3::cli::add_bench_command(app));
 
   try {

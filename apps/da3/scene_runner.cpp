@@ -1,0 +1,65 @@
+// See scene_runner.hpp.
+#include "scene_runner.hpp"
+
+#include <cstdlib>
+
+#include "da3/attention.hpp"
+#include "da3/error.hpp"
+
+namespace da3::cli {
+
+void add_scene_options(CLI::App* cmd, SceneArgs& o) {
+  cmd->add_option("-m,--model", o.model, "Model directory (config.json + model.safetensors); default $DA3_MODEL");
+  cmd->add_option("-o,--out", o.out, "Output directory")->capture_default_str();
+  cmd->add_option("-f,--format", o.formats, "Comma-separated: npz, mini_npz, depth_png, depth16, ply, glb, colmap")
+      ->capture_default_str();
+  cmd->add_option("--process-res", o.process_res, "Processing resolution")->capture_default_str();
+  cmd->add_option("--process-res-method", o.method,
+                  "upper_bound_resize, lower_bound_resize, upper_bound_crop, lower_bound_crop")
+      ->capture_default_str();
+  cmd->add_flag("--ray-pose", o.ray_pose, "Poses from the ray head instead of the camera decoder");
+  cmd->add_option("--ref-view", o.ref_view, "first, middle, saddle_balanced, saddle_sim_range")->capture_default_str();
+  cmd->add_option("--backend", o.backend, "Attention backend: auto, flash_attn, sdpa, manual")->capture_default_str();
+  cmd->add_option("--precision", o.precision, "fp32 or bf16")->check(CLI::IsMember({"fp32", "bf16"}))->capture_default_str();
+  cmd->add_option("--conf-percentile", o.conf_percentile, "ply/glb/colmap: confidence percentile kept from")
+      ->capture_default_str();
+  cmd->add_option("--max-points", o.max_points, "ply/glb: most points written")->capture_default_str();
+  cmd->add_flag("-q,--quiet", o.quiet, "No progress on stderr");
+}
+
+SceneRunner::SceneRunner(const SceneArgs& o) {
+  formats_ = parse_export_formats(o.formats);
+  pre_.process_res = o.process_res;
+  pre_.method = parse_resize_method(o.method);
+  const auto backend = parse_attention_backend(o.backend);
+  if (!backend) throw Error("unknown attention backend '" + o.backend + "'; use auto, flash_attn, sdpa or manual");
+  model_dir_ = o.model;
+  if (model_dir_.empty()) {
+    const char* env = std::getenv("DA3_MODEL");
+    if (!env || !*env)
+      throw Error("no model: pass --model DIR or set DA3_MODEL (get DA3-SMALL with `da3 pull DA3-SMALL`)");
+    model_dir_ = env;
+  }
+  model_options_.precision = o.precision == "bf16" ? Precision::BF16 : Precision::F32;
+  forward_.attention_backend = *backend;
+  forward_.use_ray_pose = o.ray_pose;
+  forward_.ref_view_strategy = o.ref_view;
+  export_.conf_thresh_percentile = o.conf_percentile;
+  export_.num_max_points = o.max_points;
+}
+
+SceneRunner::~SceneRunner() = default;
+
+std::vector<std::string> SceneRunner::run(const PreprocessedBatch& batch, const std::string& out_dir) {
+  ForwardOptions f = forward_;
+  if (batch.extrinsics.defined()) {  // api.py: normalised poses in, output aligned back to them
+    f.extrinsics = normalize_input_extrinsics(batch.extrinsics);
+    f.intrinsics = batch.intrinsics;
+  }
+  if (!model_) model_ = std::make_unique<Model>(Model::load(model_dir_, model_options_));
+  InferenceResult r = postprocess(model_->forward(batch.image, f), batch);
+  align_to_input_cameras(r, batch);
+  return export_results(r, out_dir, formats_, export_);
+}
+
+}  // namespace da3::cli

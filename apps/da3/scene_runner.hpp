@@ -1,0 +1,52 @@
+#pragma once
+// What `da3 infer` and `da3 video` share: the model and export options, and running one
+// preprocessed scene through the model into its exports. Each command only decides where its
+// views come from (image files, video frames) and how they are grouped into scenes.
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "da3/model.hpp"
+#include "da3/pipeline.hpp"
+
+namespace da3::cli {
+
+struct SceneArgs {
+  std::string model, out = "da3_out", formats = "npz", method = "upper_bound_resize";
+  std::string ref_view = "saddle_balanced", backend = "auto", precision = "fp32";
+  int process_res = 504;
+  float conf_percentile = 40.f;
+  int64_t max_points = 1'000'000;
+  bool ray_pose = false, quiet = false;
+};
+
+// Adds -m, -o, -f, --process-res, --process-res-method, --ray-pose, --ref-view, --backend,
+// --precision, --conf-percentile, --max-points and -q to `cmd`, bound to `args`.
+void add_scene_options(CLI::App* cmd, SceneArgs& args);
+
+class SceneRunner {
+ public:
+  // Checks every argument (formats, resize method, backend, model directory given) and throws
+  // da3::Error before anything is read or loaded, so bad arguments fail at once.
+  explicit SceneRunner(const SceneArgs& args);
+  ~SceneRunner();
+
+  const PreprocessOptions& preprocess_options() const { return pre_; }
+
+  // Runs one scene (all views of `batch`) and writes the requested exports under `out_dir`;
+  // returns the paths written. The model is loaded on the first call, i.e. after the first
+  // batch was preprocessed: bad inputs fail before the (slow) load.
+  std::vector<std::string> run(const PreprocessedBatch& batch, const std::string& out_dir);
+
+ private:
+  std::vector<ExportFormat> formats_;
+  PreprocessOptions pre_;
+  ModelOptions model_options_;
+  ForwardOptions forward_;
+  ExportOptions export_;
+  std::string model_dir_;
+  std::unique_ptr<Model> model_;
+};
+
+}  // namespace da3::cli
