@@ -20,7 +20,7 @@ void add_scene_options(CLI::App* cmd, SceneArgs& o) {
   cmd->add_flag("--ray-pose", o.ray_pose, "Poses from the ray head instead of the camera decoder");
   cmd->add_option("--ref-view", o.ref_view, "first, middle, saddle_balanced, saddle_sim_range")->capture_default_str();
   cmd->add_option("--backend", o.backend, "Attention backend: auto, flash_attn, sdpa, manual")->capture_default_str();
-  cmd->add_option("--precision", o.precision, "fp32 or bf16")->check(CLI::IsMember({"fp32", "bf16"}))->capture_default_str();
+  cmd->add_option("--precision", o.precision, "fp32 (bf16 is accepted here but not implemented yet: the model refuses it)")->check(CLI::IsMember({"fp32", "bf16"}))->capture_default_str();
   cmd->add_option("--conf-percentile", o.conf_percentile, "ply/glb/colmap: confidence percentile kept from")
       ->capture_default_str();
   cmd->add_option("--max-points", o.max_points, "ply/glb: most points written")->capture_default_str();
