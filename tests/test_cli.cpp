@@ -13,38 +13,26 @@ using namespace da3;
 
 namespace {
 
-struct CliRun {
-  int code;
-  std::string output;  // stdout and stderr together
-};
-
-CliRun run_cli(const std::string& args) {
-  const std::string cmd = std::string(DA3_CLI_PATH) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  const int status = pclose(p);
-  return {WEXITSTATUS(status), out};
-}
+using test::CliRun;
+using test::run_cli;
 
 }  // namespace
 
 TEST(Cli, HelpAndVersion) {
   CliRun r = run_cli("--help");
-  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.rc, 0);
   EXPECT_NE(r.output.find("info"), std::string::npos);
   EXPECT_NE(r.output.find("forward"), std::string::npos);
   r = run_cli("--version");
-  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.rc, 0);
   EXPECT_NE(r.output.find("da3.cpp"), std::string::npos);
   r = run_cli("no-such-command");
-  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.rc, 0);
 }
 
 TEST(Cli, InfoReportsIsaThreadsAndAttention) {
   CliRun r = run_cli("info");
-  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(r.rc, 0) << r.output;
   EXPECT_NE(r.output.find("CPU ISA:"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("Threads:"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("Flash Attention available:"), std::string::npos) << r.output;
@@ -56,7 +44,7 @@ TEST(Cli, ForwardMatchesReference) {
   const std::string fx = test::fixtures_dir() + "/tiny-anyview";
   const std::string out = d.file("out.safetensors");
   CliRun r = run_cli("forward --model " + fx + " --input " + fx + "/forward_4view_56x70.safetensors --output " + out);
-  ASSERT_EQ(r.code, 0) << r.output;
+  ASSERT_EQ(r.rc, 0) << r.output;
   SafetensorsFile got = SafetensorsFile::open(out);
   SafetensorsFile ref = SafetensorsFile::open(fx + "/forward_4view_56x70.safetensors");
   EXPECT_LT(test::rel_err(got.tensor("depth"), ref.tensor("depth")), 1e-4);
@@ -70,14 +58,14 @@ TEST(Cli, ForwardBadInputsFailCleanly) {
   const std::string fx = test::fixtures_dir() + "/tiny-anyview";
   const std::string out = d.file("out.safetensors");
   CliRun r = run_cli("forward --model " + d.file("nope") + " --input " + fx + "/forward_1view_112x84.safetensors --output " + out);
-  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.output.find("does not exist"), std::string::npos) << r.output;
   r = run_cli("forward --model " + fx + " --input " + fx + "/config.json --output " + out);
-  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.output.find("safetensors file"), std::string::npos) << r.output;
   r = run_cli("forward --model " + fx + " --input " + fx + "/forward_1view_112x84.safetensors --output " + out +
               " --backend turbo");
-  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.output.find("unknown attention backend 'turbo'"), std::string::npos) << r.output;
   // A truncated checkpoint: clear error, non-zero exit, and no output file left behind.
   std::filesystem::create_directories(d.file("trunc"));
@@ -85,7 +73,7 @@ TEST(Cli, ForwardBadInputsFailCleanly) {
   std::filesystem::copy_file(fx + "/model.safetensors", d.file("trunc/model.safetensors"));
   std::filesystem::resize_file(d.file("trunc/model.safetensors"), std::filesystem::file_size(d.file("trunc/model.safetensors")) / 2);
   r = run_cli("forward --model " + d.file("trunc") + " --input " + fx + "/forward_1view_112x84.safetensors --output " + out);
-  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.output.find("truncated"), std::string::npos) << r.output;
   EXPECT_FALSE(std::filesystem::exists(out));
   int entries = 0;

@@ -12,22 +12,9 @@
 
 namespace {
 
-struct CliRun {
-  int rc;
-  std::string output;  // stdout and stderr
-};
+using da3::test::CliRun;
 
-CliRun da3(const std::string& args) {
-  const std::string cmd = std::string(DA3_CLI_PATH) + " " + args + " 2>&1";
-  CliRun r{-1, ""};
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  while (size_t n = std::fread(buf.data(), 1, buf.size(), p)) r.output.append(buf.data(), n);
-  const int status = ::pclose(p);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+CliRun da3(const std::string& args) { return da3::test::run_cli(args); }
 
 bool infer_registered() { return da3("--help").output.find("infer") != std::string::npos; }
 

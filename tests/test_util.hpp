@@ -52,3 +52,30 @@ inline double rel_err(const Tensor& a, const Tensor& b) {
 }
 
 }  // namespace da3::test
+
+#include <array>
+#include <cstdio>
+#include <sys/wait.h>
+
+namespace da3::test {
+
+// Runs the da3 CLI built with this test suite, as a user would from a shell.
+struct CliRun {
+  int rc;              // exit code, -1 if it did not exit normally
+  std::string output;  // stdout and stderr together
+};
+
+// `env` is prepended to the command line (e.g. "HF_ENDPOINT=http://127.0.0.1:1").
+inline CliRun run_cli(const std::string& args, const std::string& env = "") {
+  const std::string cmd = env + (env.empty() ? "" : " ") + std::string(DA3_CLI_PATH) + " " + args + " 2>&1";
+  CliRun r{-1, ""};
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  while (size_t n = std::fread(buf.data(), 1, buf.size(), p)) r.output.append(buf.data(), n);
+  const int status = ::pclose(p);
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+}  // namespace da3::test

@@ -19,22 +19,9 @@
 
 namespace {
 
-struct CliRun {
-  int rc;
-  std::string output;
-};
+using da3::test::CliRun;
 
-CliRun run_da3(const std::string& args) {
-  const std::string cmd = std::string(DA3_CLI_PATH) + " " + args + " 2>&1";
-  CliRun r{-1, ""};
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  while (size_t n = std::fread(buf.data(), 1, buf.size(), p)) r.output.append(buf.data(), n);
-  const int status = ::pclose(p);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+CliRun run_da3(const std::string& args) { return da3::test::run_cli(args); }
 
 // `frames` frames of 64x48 at `fps`; frame i is a flat grey of level 20*i (+ a bright square
 // that moves, so the views differ in structure too), which identifies it after MJPG coding.
