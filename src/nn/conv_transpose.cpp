@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "nn/dnnl_conv.hpp"
+#include "nn/output_target.hpp"
 #include "nn/linear.hpp"
 
 namespace da3::nn {
@@ -83,16 +84,7 @@ Tensor ConvTranspose2d::forward(const Tensor& x, const ConvEpilogue& ep) const {
   DA3_CHECK(out_size(x.size(1)) > 0 && out_size(x.size(2)) > 0,
             name_ + ": input " + shape_str(x.shape()) + " gives an empty output");
   const Shape out_shape{x.size(0), out_size(x.size(1)), out_size(x.size(2)), out_};
-  Tensor y;
-  if (ep.accumulate) {
-    DA3_CHECK(
-        ep.accumulate->shape() == out_shape && ep.accumulate->is_contiguous() && ep.accumulate->dtype() == DType::F32,
-        name_ + ": accumulate target must be contiguous f32 " + shape_str(out_shape) + ", got " +
-            ep.accumulate->describe());
-    y = *ep.accumulate;
-  } else {
-    y = Tensor::empty(out_shape);
-  }
+  Tensor y = output_or_accumulate_target(ep.accumulate, out_shape, name_);
   if (x.numel() == 0) return y;
   if (impl_->conv) {
     impl_->conv->execute(x, y, ep);

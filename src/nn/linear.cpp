@@ -4,6 +4,7 @@
 
 #include "da3/profile.hpp"
 #include "nn/dnnl_context.hpp"
+#include "nn/output_target.hpp"
 
 namespace da3::nn {
 
@@ -85,16 +86,7 @@ Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {
   const int64_t m = xc.numel() / in_;
   Shape out_shape = x.shape();
   out_shape.back() = out_;
-  Tensor y;
-  if (ep.accumulate) {
-    DA3_CHECK(ep.accumulate->shape() == out_shape && ep.accumulate->is_contiguous() &&
-                  ep.accumulate->dtype() == DType::F32,
-              name_ + ": accumulate target must be contiguous f32 " + shape_str(out_shape) + ", got " +
-                  ep.accumulate->describe());
-    y = *ep.accumulate;
-  } else {
-    y = Tensor::empty(out_shape);
-  }
+  Tensor y = output_or_accumulate_target(ep.accumulate, out_shape, name_);
   if (ep.scale)
     DA3_CHECK(ep.scale->numel() == out_ && ep.scale->dtype() == DType::F32 && ep.scale->is_contiguous(),
               name_ + ": scale must be " + std::to_string(out_) + " contiguous f32 values");
