@@ -37,16 +37,29 @@ def reference_worker(args) -> int:
     wrapper = mc.build(args.preset, args.seed)
     w, h = (int(v) for v in args.size.split("x"))
     image = load_file(args.input)["image"]
+    # Per-stage wall time through forward hooks on the reference's top-level modules.
+    stage_ms: dict[str, float] = {}
+    started: dict[str, float] = {}
+    for name in ("backbone", "head", "cam_dec"):
+        mod = getattr(wrapper.model, name, None)
+        if mod is None:
+            continue
+        mod.register_forward_pre_hook(lambda m, a, n=name: started.__setitem__(n, time.perf_counter()))
+        mod.register_forward_hook(
+            lambda m, a, o, n=name: stage_ms.__setitem__(n, stage_ms.get(n, 0.0) + (time.perf_counter() - started[n]) * 1e3))
     with torch.no_grad():
         wrapper.model(image)  # warm-up
-        times = []
+        times, stages = [], []
         for _ in range(args.repeat):
+            stage_ms.clear()
             t0 = time.perf_counter()
             out = wrapper.model(image)
             times.append((time.perf_counter() - t0) * 1e3)
+            stages.append(dict(stage_ms))
     save_file({"depth": out["depth"].float().contiguous()}, args.ref_out)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"median_ms": statistics.median(times), "peak_rss_bytes": rss}))
+    mid = sorted(range(len(times)), key=times.__getitem__)[len(times) // 2]
+    print(json.dumps({"median_ms": statistics.median(times), "peak_rss_bytes": rss, "stages_ms": stages[mid]}))
     return 0
 
 
@@ -85,7 +98,7 @@ def main(argv=None) -> int:
     env = dict(os.environ, DA3_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
 
     ref_ms, ours_ms, ref_rss, ours_rss = [], [], 0, 0
-    ours = {}
+    ours, ref = {}, {}
     for r in range(args.rounds):
         p = subprocess.run([sys.executable, __file__, "--worker", "--preset", args.preset, "--size", args.size,
                             "--threads", str(args.threads), "--repeat", str(args.repeat), "--seed", str(args.seed),
@@ -115,7 +128,8 @@ def main(argv=None) -> int:
           f"({ours.get('gflops', 0):.1f} GFLOP/s counted)")
     print(f"  ratio da3/PyTorch   {om / rm:.2f}")
     print(f"  depth rel. difference (norm-wise) {rel:.2e}")
-    print("  stages (da3):", json.dumps(ours.get("stages_ms", {})))
+    print("  stages (PyTorch, last round):", json.dumps({k: round(v, 1) for k, v in ref.get("stages_ms", {}).items()}))
+    print("  stages (da3, last round):    ", json.dumps({k: round(v, 1) for k, v in ours.get("stages_ms", {}).items()}))
     return 0
 
 

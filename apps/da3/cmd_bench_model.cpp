@@ -66,6 +66,7 @@ Action add_bench_model_command(CLI::App& bench) {
     model.forward(x);  // warm-up: oneDNN kernel generation, weight packing, first-touch
     std::vector<double> total, backbone, head, camera, other;
     uint64_t flops = 0;
+    reset_tensor_bytes_peak();
     for (int r = 0; r < o->repeat; ++r) {
       reset_flop_counter();
       const double s = now_ms();
@@ -81,6 +82,7 @@ Action add_bench_model_command(CLI::App& bench) {
     const double med = median(total);
     const double gflops = static_cast<double>(flops) / (med * 1e6);
     const uint64_t rss = peak_rss_bytes();
+    const uint64_t tensors = tensor_bytes_peak();
     if (o->json) {
       nlohmann::ordered_json j = {{"preset", model.config().model_name}, {"height", h}, {"width", w},
                                   {"views", o->views}, {"threads", num_threads()}, {"precision", "fp32"},
@@ -89,7 +91,7 @@ Action add_bench_model_command(CLI::App& bench) {
                                   {"stages_ms", {{"backbone", median(backbone)}, {"head", median(head)},
                                                  {"camera", median(camera)}, {"other", median(other)}}},
                                   {"gflop", static_cast<double>(flops) / 1e9}, {"gflops", gflops},
-                                  {"peak_rss_bytes", rss}};
+                                  {"peak_rss_bytes", rss}, {"peak_tensor_bytes", tensors}};
       if (*backend != AttentionBackend::Auto) j["backend"] = attention_backend_name(*backend);
       std::printf("%s\n", j.dump().c_str());
       return 0;
@@ -106,6 +108,8 @@ Action add_bench_model_command(CLI::App& bench) {
     if (o->peak_gflops > 0) std::printf(" (%.0f %% of %.0f peak)", 100.0 * gflops / o->peak_gflops, o->peak_gflops);
     std::printf("\npeak RSS        %9.1f MB (checkpoint %.1f MB)\n", static_cast<double>(rss) / 1e6,
                 static_cast<double>(model.checkpoint_bytes()) / 1e6);
+    std::printf("tensors peak    %9.1f MB (weights held by the model + activations, during a forward)\n",
+                static_cast<double>(tensors) / 1e6);
     return 0;
   };
 }

@@ -27,6 +27,8 @@ class Checkpoint {
   const SafetensorsEntry& entry(const std::string& name) const;  // resolves aliases
   Tensor tensor(const std::string& name) const;                   // zero-copy view
   size_t total_bytes() const;                                     // sum of the files' sizes
+  // See SafetensorsFile::release_resident_pages.
+  void release_resident_pages() const;
 
  private:
   std::string dir_;

@@ -34,6 +34,10 @@ class SafetensorsFile {
   Tensor tensor(const std::string& name) const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   size_t file_size() const;
+  // Drops this process's resident copy of the mapped pages (the page cache keeps them). Views stay
+  // valid: a page touched again is read back from the file. For after load, once the weights
+  // have been repacked, so the checkpoint is not counted twice in the resident set.
+  void release_resident_pages() const;
 
  private:
   std::string path_;
@@ -43,6 +47,7 @@ class SafetensorsFile {
   std::map<std::string, size_t> index_;
   std::map<std::string, std::string> metadata_;
   size_t file_size_ = 0;
+  size_t mapping_size_ = 0;
 };
 
 // Parses a safetensors dtype string ("F32", "BF16", ...); throws for one we do not support.

@@ -1,5 +1,7 @@
 #include "da3/tensor.hpp"
 
+#include "core/host_memory.hpp"
+
 #include <cstdlib>
 #include <cstring>
 #include <numeric>
@@ -9,7 +11,6 @@ namespace da3 {
 
 namespace {
 
-constexpr size_t kAlign = 64;
 
 int64_t wrap_dim(int64_t d, int64_t ndim, const char* op) {
   const int64_t w = d < 0 ? d + ndim : d;
@@ -17,13 +18,6 @@ int64_t wrap_dim(int64_t d, int64_t ndim, const char* op) {
                                     " out of range for a tensor with " + std::to_string(ndim) +
                                     " dimensions");
   return w;
-}
-
-std::shared_ptr<void> aligned_alloc_bytes(size_t bytes) {
-  const size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
-  void* p = std::aligned_alloc(kAlign, rounded == 0 ? kAlign : rounded);
-  if (!p) throw Error("out of memory allocating " + std::to_string(bytes) + " bytes");
-  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
 }
 
 // Reads one element as float (for copies between dtypes and item_f).
@@ -112,7 +106,7 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   t.strides_ = contiguous_strides(shape);
   t.dtype_ = dtype;
   t.device_ = device;
-  t.storage_ = aligned_alloc_bytes(t.nbytes());
+  t.storage_ = detail::allocate_host(t.nbytes());
   t.data_ = t.storage_.get();
   t.owning_ = true;
   t.defined_ = true;

@@ -113,4 +113,8 @@ size_t Checkpoint::total_bytes() const {
   return n;
 }
 
+void Checkpoint::release_resident_pages() const {
+  for (const auto& f : files_) f->release_resident_pages();
+}
+
 }  // namespace da3

@@ -76,6 +76,7 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
   ::close(fd);
   if (map == MAP_FAILED) fail(path, std::string("cannot mmap: ") + std::strerror(errno));
   f.mapping_ = std::shared_ptr<void>(map, [size](void* p) { ::munmap(p, size); });
+  f.mapping_size_ = size;
   const auto* bytes = static_cast<const uint8_t*>(map);
 
   uint64_t header_len = 0;
@@ -192,6 +193,16 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   out.write(h.data(), h.size());
   for (const Tensor& t : contiguous) out.write(t.data(), t.nbytes());
   out.commit();
+}
+
+}  // namespace da3
+
+namespace da3 {
+
+void SafetensorsFile::release_resident_pages() const {
+  // The mapping is PROT_READ and MAP_PRIVATE, so no page was ever copied-on-write: dropping them
+  // loses nothing. Advice only; a failure changes memory use, never results.
+  if (mapping_) ::madvise(mapping_.get(), mapping_size_, MADV_DONTNEED);
 }
 
 }  // namespace da3

@@ -36,6 +36,9 @@ Model Model::load(const std::string& dir, const ModelOptions& options) {
   else
     impl->net = std::make_unique<model::DepthAnything3Net>(w, impl->cfg.net);
   w.finish();  // strict: lists every missing / unexpected / mis-shaped tensor
+  // Matmul and convolution weights now live in their packed copies; the few tensors still read
+  // from the mapping (norms, tokens, embeddings) fault back in when used.
+  impl->ckpt.release_resident_pages();
   log_info("loaded " + impl->cfg.model_name + " from " + dir);
   return Model(std::move(impl));
 }

@@ -12,8 +12,8 @@ using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
 
 namespace {
-// oneDNN picks a kernel, and a packed weight layout, per problem shape. Shapes differ only in M
-// (rows), so primitives are cached per (M, epilogue kind) and packed weights per layout.
+// oneDNN builds a kernel per problem shape. Shapes differ only in M (rows), so primitives are
+// cached per (M, epilogue kind).
 struct Key {
   int64_t m;
   int act;
@@ -26,54 +26,42 @@ struct Key {
 }  // namespace
 
 struct Linear::Impl {
-  Tensor weight;  // (out, in) f32, owned
-  Tensor bias;    // (out,) f32 or undefined
+  // (out, in) f32: a view into the memory-mapped checkpoint when it already holds contiguous
+  // f32 and nothing is folded in, otherwise an owned converted / scaled copy. oneDNN reads it
+  // as the (K=in, N=out) matrix in "ba" order: its AVX2 sgemm packs panels per call anyway, and
+  // measured the same speed with "ab" (docs/perf.md), so there is no repacked second copy.
+  Tensor weight;
+  Tensor bias;  // (out,) f32 or undefined, owned
   std::mutex mu;
   struct Entry {
     dnnl::matmul prim;
-    dnnl::memory::desc wdesc;
-    std::shared_ptr<dnnl::memory> packed;
     bool manual_epilogue = false;  // scale / accumulate applied by our loop, not post-ops
   };
   std::map<Key, Entry> cache;
-  std::vector<std::pair<dnnl::memory::desc, std::shared_ptr<dnnl::memory>>> packs;
-
-  std::shared_ptr<dnnl::memory> packed_for(const dnnl::memory::desc& want) {
-    for (auto& [d, m] : packs)
-      if (d == want) return m;
-    auto& eng = cpu_engine();
-    const int64_t out = weight.size(0), in = weight.size(1);
-    // PyTorch's (out, in) row-major weight is oneDNN's (K=in, N=out) in "ba" order.
-    dnnl::memory user({{in, out}, dt::f32, tag::ba}, eng, weight.data());
-    auto packed = std::make_shared<dnnl::memory>(want, eng);
-    dnnl::stream s(eng);
-    dnnl::reorder(user, *packed).execute(s, user, *packed);
-    s.wait();
-    packs.emplace_back(want, packed);
-    return packed;
-  }
 };
 
 Linear::Linear(const Tensor& weight, const Tensor& bias, std::string name, const Tensor& fold_scale)
     : name_(std::move(name)) {
   DA3_CHECK(weight.defined() && weight.dim() == 2, name_ + ": weight must be 2-D (out, in), got " + weight.describe());
   impl_ = std::make_shared<Impl>();
-  impl_->weight = weight.to(DType::F32);
   out_ = weight.size(0);
   in_ = weight.size(1);
   if (bias.defined()) {
     DA3_CHECK(bias.dim() == 1 && bias.size(0) == out_,
               name_ + ": bias must be (" + std::to_string(out_) + ",), got " + bias.describe());
-    impl_->bias = bias.to(DType::F32);
+    impl_->bias = bias.to(DType::F32);  // a copy: biases are tiny and get scaled below
   }
+  const bool in_place = weight.dtype() == DType::F32 && weight.is_contiguous() && !fold_scale.defined();
+  impl_->weight = in_place ? weight : weight.to(DType::F32).contiguous();
   if (fold_scale.defined()) {
     DA3_CHECK(fold_scale.numel() == out_, name_ + ": fold_scale must have " + std::to_string(out_) + " values");
-    const Tensor g = fold_scale.to(DType::F32);
-    float* w = impl_->weight.data_as<float>();
+    const Tensor g = fold_scale.to(DType::F32).contiguous();
+    float* wp = impl_->weight.data_as<float>();
+    const float* gp = g.data_as<float>();
     for (int64_t o = 0; o < out_; ++o)
-      for (int64_t i = 0; i < in_; ++i) w[o * in_ + i] *= g.data_as<float>()[o];
+      for (int64_t i = 0; i < in_; ++i) wp[o * in_ + i] *= gp[o];
     if (impl_->bias.defined())
-      for (int64_t o = 0; o < out_; ++o) impl_->bias.data_as<float>()[o] *= g.data_as<float>()[o];
+      for (int64_t o = 0; o < out_; ++o) impl_->bias.data_as<float>()[o] *= gp[o];
   }
 }
 
@@ -104,7 +92,7 @@ Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {
       // offers it, keep the activation in oneDNN and apply scale / accumulate in our own loop.
       auto make_pd = [&](bool with_scale_sum) {
         dnnl::memory::desc src_md({m, in_}, dt::f32, tag::ab);
-        dnnl::memory::desc w_md({in_, out_}, dt::f32, tag::any);
+        dnnl::memory::desc w_md({in_, out_}, dt::f32, tag::ba);
         dnnl::memory::desc dst_md({m, out_}, dt::f32, tag::ab);
         dnnl::post_ops po;
         if (ep.act == Activation::Gelu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
@@ -126,7 +114,7 @@ Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {
         pd = make_pd(false);
         manual = true;
       }
-      Impl::Entry e{dnnl::matmul(pd), pd.weights_desc(), impl_->packed_for(pd.weights_desc()), manual};
+      Impl::Entry e{dnnl::matmul(pd), manual};
       it = impl_->cache.emplace(key, std::move(e)).first;
     }
     entry = &it->second;
@@ -136,7 +124,7 @@ Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {
   Tensor tmp = manual ? Tensor::empty(out_shape) : Tensor();
   dnnl::memory src({{m, in_}, dt::f32, tag::ab}, eng, xc.data());
   dnnl::memory dst({{m, out_}, dt::f32, tag::ab}, eng, manual ? tmp.data() : y.data());
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, *entry->packed}, {DNNL_ARG_DST, dst}};
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, dnnl::memory({{in_, out_}, dt::f32, tag::ba}, eng, impl_->weight.data())}, {DNNL_ARG_DST, dst}};
   if (impl_->bias.defined())
     args.emplace(DNNL_ARG_BIAS, dnnl::memory({{1, out_}, dt::f32, tag::ab}, eng, impl_->bias.data()));
   if (ep.scale && !manual) {

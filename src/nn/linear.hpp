@@ -1,6 +1,6 @@
 #pragma once
-// nn.Linear: y = x·Wᵀ + b over the last dimension, through a oneDNN matmul whose weights are
-// repacked once into the layout the chosen kernel wants (measured fastest here). Optional fused
+// nn.Linear: y = x·Wᵀ + b over the last dimension, through a oneDNN matmul reading the weights
+// where they are (the mapped checkpoint when it holds f32; no second copy). Optional fused
 // epilogue, applied in this order: activation, per-channel scale (LayerScale), then accumulate
 // into an existing tensor (residual add) instead of writing a new one.
 #include <map>
@@ -23,7 +23,8 @@ struct LinearEpilogue {
 class Linear {
  public:
   Linear() = default;
-  // weight (out, in) and bias (out,) or undefined, any float dtype (converted once to f32).
+  // weight (out, in) and bias (out,) or undefined, any float dtype (converted once to f32; a
+  // contiguous f32 weight is used in place, and must outlive the layer: Tensor views do).
   // fold_scale (out,): a per-output-channel factor folded into weight and bias at load, e.g. a
   // LayerScale that follows the layer (γ·(Wx + b) = (γ⊙W)x + γ⊙b): no extra pass at run time.
   Linear(const Tensor& weight, const Tensor& bias, std::string name = "linear", const Tensor& fold_scale = Tensor());

@@ -1,13 +1,12 @@
 // sdpa on CUDA: two cuBLAS strided-batched GEMMs (batched over heads) around the row softmax,
 // per batch item and block of query rows. fp32 throughout (cuBLAS's default math mode: no TF32).
-#include <cublas_v2.h>
-
 #include <algorithm>
 #include <string>
 
 #include "da3/error.hpp"
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/attention_cuda.hpp"
+#include "kernels/cuda/cublas_dl.hpp"
 
 namespace da3::kernels::cuda {
 
@@ -23,7 +22,7 @@ cublasHandle_t handle() {
   // One handle per host thread: cuBLAS handles are not meant to be shared across threads.
   thread_local cublasHandle_t h = [] {
     cublasHandle_t x = nullptr;
-    if (cublasCreate(&x) != CUBLAS_STATUS_SUCCESS) throw Error("attention (sdpa, cuda): cublasCreate failed");
+    if (cublas().create(&x) != CUBLAS_STATUS_SUCCESS) throw Error("attention (sdpa, cuda): cublasCreate failed");
     return x;
   }();
   return h;
@@ -42,7 +41,7 @@ size_t sdpa_workspace_bytes(const AttentionProblem& p) {
 void attention_sdpa(const AttentionProblem& p, float* ws, cudaStream_t stream) {
   const int64_t bq = block_rows(p);
   cublasHandle_t h = handle();
-  check(cublasSetStream(h, stream), "cublasSetStream");
+  check(cublas().set_stream(h, stream), "cublasSetStream");
   const float one = 1.f, zero = 0.f;
   const float* q = static_cast<const float*>(p.q.data);
   const float* k = static_cast<const float*>(p.k.data);
@@ -57,12 +56,12 @@ void attention_sdpa(const AttentionProblem& p, float* ws, cudaStream_t stream) {
       const float* vb = v + b * p.v.sb;
       float* ob = o + b * p.out.sb + i0 * p.out.sn;
       // Row-major S (rows × Nk) is column-major Sᵀ = K·Qᵀ: m = Nk, n = rows, k = D.
-      check(cublasSgemmStridedBatched(h, CUBLAS_OP_T, CUBLAS_OP_N, nk, rows, D, &p.scale, kb, int(p.k.sn), p.k.sh,
+      check(cublas().sgemm_strided_batched(h, CUBLAS_OP_T, CUBLAS_OP_N, nk, rows, D, &p.scale, kb, int(p.k.sn), p.k.sh,
                                       qb, int(p.q.sn), p.q.sh, &zero, ws, nk, int64_t(rows) * nk, H),
             "scores GEMM");
       softmax_rows(ws, int64_t(rows) * H, nk, p, b, i0, rows, stream);
       // Row-major O (rows × D) is column-major Oᵀ = Vᵀ·Pᵀ: m = D, n = rows, k = Nk.
-      check(cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, D, rows, nk, &one, vb, int(p.v.sn), p.v.sh, ws,
+      check(cublas().sgemm_strided_batched(h, CUBLAS_OP_N, CUBLAS_OP_N, D, rows, nk, &one, vb, int(p.v.sn), p.v.sh, ws,
                                       nk, int64_t(rows) * nk, &zero, ob, int(p.out.sn), p.out.sh, H),
             "output GEMM");
     }

@@ -77,26 +77,47 @@ Tensor position_grid_to_embed(const Tensor& grid, int64_t embed_dim, float omega
   return out;
 }
 
-const Tensor& UvPosEmbed::get(int64_t h, int64_t w, int64_t c, int64_t W, int64_t H, float ratio) const {
+const std::pair<Tensor, Tensor>& UvPosEmbed::get(int64_t h, int64_t w, int64_t c, int64_t W, int64_t H,
+                                                  float ratio) const {
   std::lock_guard<std::mutex> lk(cache_->mu);
   const Key key{h, w, c, W, H, ratio};
   auto it = cache_->entries.find(key);
   if (it != cache_->entries.end()) return it->second;  // std::map nodes stay put: the reference stays valid
-  Tensor pe = position_grid_to_embed(create_uv_grid(w, h, static_cast<double>(W) / static_cast<double>(H)), c);
-  float* p = pe.data_as<float>();
-  for (int64_t i = 0; i < pe.numel(); ++i) p[i] *= ratio;
-  return cache_->entries.emplace(key, std::move(pe)).first->second;
+  // The first row and the first column of the grid carry every u and every v; embedding them with
+  // the same function as the full map gives the same values.
+  const Tensor grid = create_uv_grid(w, h, static_cast<double>(W) / static_cast<double>(H));
+  const Tensor cols = position_grid_to_embed(grid.slice(0, 0, 1), c);  // (1, w, c)
+  const Tensor rows = position_grid_to_embed(grid.slice(1, 0, 1), c);  // (h, 1, c)
+  const int64_t half = c / 2;
+  Tensor ct = Tensor::empty({w, half}), rt = Tensor::empty({h, half});
+  for (int64_t x = 0; x < w; ++x)
+    for (int64_t j = 0; j < half; ++j) ct.data_as<float>()[x * half + j] = cols.data_as<float>()[x * c + j] * ratio;
+  for (int64_t y = 0; y < h; ++y)
+    for (int64_t j = 0; j < half; ++j)
+      rt.data_as<float>()[y * half + j] = rows.data_as<float>()[y * c + half + j] * ratio;
+  return cache_->entries.emplace(key, std::make_pair(std::move(ct), std::move(rt))).first->second;
 }
 
 void UvPosEmbed::add_(Tensor& x, int64_t W, int64_t H, float ratio) const {
   DA3_CHECK(x.dim() == 4 && x.dtype() == DType::F32 && x.is_contiguous(),
             "add_pos_embed: expects a contiguous NHWC f32 tensor, got " + x.describe());
-  const int64_t n = x.size(0), plane = x.size(1) * x.size(2) * x.size(3);
-  const float* pe = get(x.size(1), x.size(2), x.size(3), W, H, ratio).data_as<float>();
+  const int64_t n = x.size(0), h = x.size(1), w = x.size(2), c = x.size(3), half = c / 2;
+  const auto& [cols, rows] = get(h, w, c, W, H, ratio);
+  const float* ct = cols.data_as<float>();
+  const float* rt = rows.data_as<float>();
   float* xp = x.data_as<float>();
-  #pragma omp parallel for collapse(2) schedule(static) if (n * plane > 65536)
+  #pragma omp parallel for collapse(2) schedule(static) if (n * h * w * c > 65536)
   for (int64_t b = 0; b < n; ++b)
-    for (int64_t i = 0; i < plane; ++i) xp[b * plane + i] += pe[i];
+    for (int64_t y = 0; y < h; ++y) {
+      float* row = xp + ((b * h + y) * w) * c;
+      const float* r = rt + y * half;
+      for (int64_t xx = 0; xx < w; ++xx) {
+        float* px = row + xx * c;
+        const float* cc = ct + xx * half;
+        for (int64_t j = 0; j < half; ++j) px[j] += cc[j];
+        for (int64_t j = 0; j < half; ++j) px[half + j] += r[j];
+      }
+    }
 }
 
 HeadActivation parse_head_activation(const std::string& name, const std::string& where) {
