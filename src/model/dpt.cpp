@@ -99,34 +99,36 @@ void DPT::forward_chunk(const std::vector<Tensor>& feats, int64_t v0, int64_t n,
   fused = refine_[0].forward(fused, &rn[0], std::nullopt);
   fused = output_conv1_.forward(fused);
   if (hooks && hooks->tap) hooks->tap("output_conv1", v0, fused);
-  const int64_t h_out = out.depth.size(2), w_out = out.depth.size(3), px = n * h_out * w_out;
-  fused = nn::interpolate_bilinear_nhwc(fused, h_out, w_out, /*align_corners=*/true);
-  if (cfg_.pos_embed) pos_embed_.add_(fused, W, H);
+  const int64_t h_out = out.depth.size(2), w_out = out.depth.size(3);
 
-  // 3) Main head: logits -> activation (values, then the confidence in the last channel).
-  const Tensor logits = output_conv2_2_.forward(output_conv2_0_.forward(fused, {.relu = true}));
-  {
-    const int64_t od = cfg_.output_dim, vals = std::max<int64_t>(od - 1, 1);
+  // 3) Upsampling to the output size, pos-embed, then the main head (values, then the
+  //    confidence in the last channel) and the sky head on the same features, band by band.
+  const auto emit_depth = [&](int64_t row0, const Tensor& logits) {
+    const int64_t od = cfg_.output_dim, vals = std::max<int64_t>(od - 1, 1), px = logits.size(1) * w_out;
     const float* l = logits.data_as<float>();
-    float* depth = out.depth.data_as<float>() + v0 * h_out * w_out * vals;
-    float* conf = od > 1 ? out.depth_conf.data_as<float>() + v0 * h_out * w_out : nullptr;
     const HeadActivation act = activation_, cact = conf_activation_;
-    #pragma omp parallel for schedule(static)
-    for (int64_t p = 0; p < px; ++p) {
-      for (int64_t c = 0; c < vals; ++c) depth[p * vals + c] = apply_head_activation(act, l[p * od + c]);
-      if (conf) conf[p] = apply_head_activation(cact, l[p * od + od - 1]);
-    }
-  }
-
-  // 4) Sky head on the same features.
-  if (cfg_.use_sky_head) {
-    const Tensor sky_logits = sky_output_conv2_2_.forward(sky_output_conv2_0_.forward(fused, {.relu = true}));
-    const float* l = sky_logits.data_as<float>();
-    float* sky = out.sky.data_as<float>() + v0 * h_out * w_out;
+    const bool has_conf = od > 1;
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t p = 0; p < px; ++p) {
+        const float* lp = l + (b * px + p) * od;
+        const int64_t o = (v0 + b) * h_out * w_out + row0 * w_out + p;  // output pixel index
+        for (int64_t c = 0; c < vals; ++c) out.depth.data_as<float>()[o * vals + c] = apply_head_activation(act, lp[c]);
+        if (has_conf) out.depth_conf.data_as<float>()[o] = apply_head_activation(cact, lp[od - 1]);
+      }
+  };
+  const auto emit_sky = [&](int64_t row0, const Tensor& logits) {
+    const int64_t px = logits.size(1) * w_out;
+    const float* l = logits.data_as<float>();
     const HeadActivation act = sky_activation_;
-    #pragma omp parallel for schedule(static)
-    for (int64_t p = 0; p < px; ++p) sky[p] = apply_head_activation(act, l[p]);
-  }
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t p = 0; p < px; ++p)
+        out.sky.data_as<float>()[(v0 + b) * h_out * w_out + row0 * w_out + p] = apply_head_activation(act, l[b * px + p]);
+  };
+  std::vector<TailBranch> branches{{&output_conv2_0_, &output_conv2_2_, emit_depth}};
+  if (cfg_.use_sky_head) branches.push_back({&sky_output_conv2_0_, &sky_output_conv2_2_, emit_sky});
+  run_output_tail(fused, h_out, w_out, cfg_.pos_embed ? &pos_embed_ : nullptr, W, H, branches);
 }
 
 }  // namespace da3::model

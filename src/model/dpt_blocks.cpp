@@ -1,5 +1,7 @@
 #include "model/dpt_blocks.hpp"
 
+#include <algorithm>
+
 #include "nn/elementwise.hpp"
 #include "nn/interpolate_nhwc.hpp"
 
@@ -41,9 +43,10 @@ Tensor FeatureFusionBlock::forward(const Tensor& x0, const Tensor* x1,
   }
   unit2_.add_branch(y, y);
   const auto [oh, ow] = size ? *size : std::make_pair(y.size(1) * 2, y.size(2) * 2);
-  // Upsampling before the 1x1 out_conv, as the reference does. (Both are linear, so the conv
-  // could run at the lower resolution for a quarter of the cost; left for the performance pass.)
-  return out_conv_.forward(nn::interpolate_bilinear_nhwc(y, oh, ow, /*align_corners=*/true));
+  // The reference upsamples, then applies the 1x1 out_conv. Both are linear per pixel and the
+  // bilinear weights of each output pixel sum to 1 (so the bias passes through), hence the conv
+  // runs first, on a quarter of the pixels; the results differ by float rounding only.
+  return nn::interpolate_bilinear_nhwc(out_conv_.forward(y), oh, ow, /*align_corners=*/true);
 }
 
 ResizeLayer::ResizeLayer(const Weights& w, int stage, int64_t c) : stage_(stage) {
@@ -69,6 +72,27 @@ DptStages::DptStages(const Weights& w, int64_t dim_in, const std::vector<int>& o
     resize[k] = ResizeLayer(w.child("resize_layers"), k, oc[k]);
     layer_rn[k] = bind_conv2d(w.child("scratch"), "layer" + std::to_string(k + 1) + "_rn", oc[k], features, 3, 1, 1,
                               /*bias=*/false);
+  }
+}
+
+void run_output_tail(const Tensor& x, int64_t h_out, int64_t w_out, const UvPosEmbed* pe, int64_t W, int64_t H,
+                     const std::vector<TailBranch>& branches) {
+  // 32 output rows per band: the band's maps (~2 MB per view at 504 wide) stay in cache between
+  // the upsampling and the convolutions that read them.
+  constexpr int64_t kBandRows = 32;
+  const int64_t n = x.size(0), c = x.size(3);
+  for (const TailBranch& b : branches)
+    DA3_CHECK(b.conv3->kernel_size() == 3 && b.conv1->kernel_size() == 1 && b.conv3->in_channels() == c,
+              "output tail: expects a 3x3 conv on " + std::to_string(c) + " channels, then a 1x1 conv");
+  Tensor band;
+  for (int64_t r0 = 0; r0 < h_out; r0 += kBandRows) {
+    const int64_t rows = std::min(kBandRows, h_out - r0);
+    if (!band.defined() || band.size(1) != rows + 2) band = Tensor::empty({n, rows + 2, w_out, c});
+    // The band plus one halo row above and below; halo rows outside the map are the 3x3
+    // convolution's zero padding.
+    nn::interpolate_bilinear_nhwc_rows(x, h_out, w_out, /*align_corners=*/true, r0 - 1, band);
+    if (pe) pe->add_rows_(band, r0 - 1, h_out, W, H);
+    for (const TailBranch& b : branches) b.emit(r0, b.conv1->forward(b.conv3->forward_band(band, {.relu = true})));
   }
 }
 

@@ -3,11 +3,13 @@
 // ResidualConvUnit, FeatureFusionBlock (_make_fusion_block), the per-stage resize layers and
 // the scratch adapters (_make_scratch). Everything works on NHWC f32 tensors.
 #include <array>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "model/utils/head_utils.hpp"
 #include "model/weights.hpp"
 #include "nn/conv.hpp"
 #include "nn/conv_transpose.hpp"
@@ -69,5 +71,21 @@ struct DptStages {
 // "<name>.bias"), checking the shapes.
 nn::Conv2d bind_conv2d(const Weights& w, const std::string& name, int64_t in, int64_t out, int64_t k, int64_t stride,
                        int64_t padding, bool bias = true);
+
+// One output branch of a head's tail, output_conv2 = Sequential(Conv2d 3x3, ReLU, Conv2d 1x1):
+// `emit(row0, logits)` receives the logits (N, rows, w_out, out) of output rows [row0, row0 + rows).
+struct TailBranch {
+  const nn::Conv2d* conv3;
+  const nn::Conv2d* conv1;
+  std::function<void(int64_t row0, const Tensor& logits)> emit;
+};
+
+// The tail DPT and DualDPT share: bilinear (align_corners) upsampling of x (N, h, w, C) to
+// (h_out, w_out), the UV pos-embed of a W x H image when `pe` is given, then every branch.
+// Streamed in bands of output rows, so the full-resolution maps (N·h_out·w_out·C floats each:
+// 24 MB per view at 504x378 with 32 channels) never exist; the values are the same as running
+// the layers one after the other on whole maps.
+void run_output_tail(const Tensor& x, int64_t h_out, int64_t w_out, const UvPosEmbed* pe, int64_t W, int64_t H,
+                     const std::vector<TailBranch>& branches);
 
 }  // namespace da3::model

@@ -154,21 +154,21 @@ void DualDPT::forward_chunk(const std::vector<Tensor>& feats, int64_t v0, int64_
 
   // 3) Main head: upsample to the output size, pos-embed, output_conv2, activations.
   const int64_t h_out = out.depth_conf.size(2), w_out = out.depth_conf.size(3);
-  Tensor fused = nn::interpolate_bilinear_nhwc(main, h_out, w_out, /*align_corners=*/true);
-  if (cfg_.pos_embed) pos_embed_.add_(fused, W, H);
-  const Tensor logits = output_conv2_2_.forward(output_conv2_0_.forward(fused, {.relu = true}));
-  {
-    const int64_t od = cfg_.output_dim, vals = od - 1, px = n * h_out * w_out;
+  const auto emit_depth = [&](int64_t row0, const Tensor& logits) {
+    const int64_t od = cfg_.output_dim, vals = od - 1, rows = logits.size(1), px = rows * w_out;
     const float* l = logits.data_as<float>();
-    float* depth = out.depth.data_as<float>() + v0 * h_out * w_out * vals;
-    float* conf = out.depth_conf.data_as<float>() + v0 * h_out * w_out;
     const HeadActivation act = activation_, cact = conf_activation_;
-    #pragma omp parallel for schedule(static)
-    for (int64_t p = 0; p < px; ++p) {
-      for (int64_t c = 0; c < vals; ++c) depth[p * vals + c] = apply_head_activation(act, l[p * od + c]);
-      conf[p] = apply_head_activation(cact, l[p * od + vals]);
-    }
-  }
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t p = 0; p < px; ++p) {
+        const float* lp = l + (b * px + p) * od;
+        const int64_t o = (v0 + b) * h_out * w_out + row0 * w_out + p;  // output pixel index
+        for (int64_t c = 0; c < vals; ++c) out.depth.data_as<float>()[o * vals + c] = apply_head_activation(act, lp[c]);
+        out.depth_conf.data_as<float>()[o] = apply_head_activation(cact, lp[vals]);
+      }
+  };
+  run_output_tail(main, h_out, w_out, cfg_.pos_embed ? &pos_embed_ : nullptr, W, H,
+                  {{&output_conv2_0_, &output_conv2_2_, emit_depth}});
   if (!compute_aux) return;
 
   // 4) Aux head, last level only: pre-head conv chain, pos-embed, 3x3 conv, LayerNorm over

@@ -29,11 +29,13 @@ Conv2d::Conv2d(const Tensor& weight, const Tensor& bias, int64_t stride, int64_t
 
   const int64_t in = in_, out = out_, k = k_, s = stride_, p = pad_;
   const bool with_bias = bias.defined();
-  auto make = [in, out, k, s, p, with_bias](int64_t n, int64_t h, int64_t w, const dnnl::primitive_attr& attr) {
-    const int64_t oh = (h + 2 * p - k) / s + 1, ow = (w + 2 * p - k) / s + 1;
+  auto make = [in, out, k, s, p, with_bias](int64_t n, int64_t h, int64_t w, const dnnl::primitive_attr& attr,
+                                           bool pad_rows) {
+    const int64_t ph = pad_rows ? p : 0;
+    const int64_t oh = (h + 2 * ph - k) / s + 1, ow = (w + 2 * p - k) / s + 1;
     // oneDNN wants the right padding that makes the sizes consistent; PyTorch's symmetric
     // padding may leave the last rows unread when (h + 2p - k) is not a multiple of s.
-    const dnnl::memory::dims pl{p, p}, pr{(oh - 1) * s + k - h - p, (ow - 1) * s + k - w - p};
+    const dnnl::memory::dims pl{ph, p}, pr{(oh - 1) * s + k - h - ph, (ow - 1) * s + k - w - p};
     dnnl::memory::desc src({n, in, h, w}, dt::f32, tag::nhwc);
     dnnl::memory::desc wei({out, in, k, k}, dt::f32, tag::any);
     dnnl::memory::desc dst({n, out, oh, ow}, dt::f32, tag::nhwc);
@@ -58,6 +60,20 @@ Tensor Conv2d::forward(const Tensor& x, const ConvEpilogue& ep) const {
   Tensor y = output_or_accumulate_target(ep.accumulate, out_shape, name_);
   if (x.numel() == 0) return y;
   impl_->conv->execute(x, y, ep);
+  return y;
+}
+
+Tensor Conv2d::forward_band(const Tensor& x, const ConvEpilogue& ep) const {
+  DA3_CHECK(impl_, name_ + ": used before its weights were loaded");
+  DA3_CHECK(stride_ == 1, name_ + ": forward_band needs stride 1");
+  DA3_CHECK(x.dtype() == DType::F32 && x.dim() == 4 && x.size(3) == in_ && x.is_contiguous(),
+            name_ + ": input must be contiguous f32 NHWC (N, H, W, " + std::to_string(in_) + "), got " + x.describe());
+  DA3_CHECK(x.size(1) >= k_ && x.size(2) + 2 * pad_ >= k_,
+            name_ + ": band " + shape_str(x.shape()) + " has fewer rows than the kernel");
+  const Shape out_shape{x.size(0), x.size(1) - k_ + 1, out_size(x.size(2)), out_};
+  Tensor y = output_or_accumulate_target(ep.accumulate, out_shape, name_);
+  if (x.numel() == 0) return y;
+  impl_->conv->execute(x, y, ep, /*pad_rows=*/false);
   return y;
 }
 

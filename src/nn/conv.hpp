@@ -33,6 +33,11 @@ class Conv2d {
 
   // x: (N, H, W, in) f32 NHWC, contiguous. Returns (N, OH, OW, out) (or *ep.accumulate).
   Tensor forward(const Tensor& x, const ConvEpilogue& ep = {}) const;
+  // The same convolution over a band of rows with no padding above and below: x holds the band's
+  // rows plus k - 1 halo rows (zeros where the band touches the image border), and the result
+  // has x.size(1) - k + 1 rows. Stride 1 only. Lets a caller stream a large map through the
+  // layer in bands instead of materialising it.
+  Tensor forward_band(const Tensor& x, const ConvEpilogue& ep = {}) const;
   // The oneDNN implementation chosen for an input of this shape (for benchmarks and tests).
   std::string implementation(int64_t n, int64_t h, int64_t w) const;
 

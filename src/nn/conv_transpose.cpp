@@ -61,7 +61,8 @@ ConvTranspose2d::ConvTranspose2d(const Tensor& weight, const Tensor& bias, int64
 
   const int64_t in = in_, out = out_, k = k_, s = stride_, p = pad_;
   const bool with_bias = bias.defined();
-  auto make = [in, out, k, s, p, with_bias](int64_t n, int64_t h, int64_t w, const dnnl::primitive_attr& attr) {
+  auto make = [in, out, k, s, p, with_bias](int64_t n, int64_t h, int64_t w, const dnnl::primitive_attr& attr,
+                                           bool /*pad_rows: convolutions only*/) {
     const int64_t oh = (h - 1) * s - 2 * p + k, ow = (w - 1) * s - 2 * p + k;
     dnnl::memory::desc src({n, in, h, w}, dt::f32, tag::nhwc);
     dnnl::memory::desc wei({out, in, k, k}, dt::f32, tag::any);

@@ -8,7 +8,7 @@ DnnlConv::DnnlConv(std::string name, const dnnl::memory& user_weights, const Ten
                    int64_t nominal_hw)
     : name_(std::move(name)), make_(std::move(make)) {
   if (bias.defined()) bias_ = bias.to(DType::F32);  // to() copies: the mapped file is not kept
-  const dnnl::primitive_desc pd = make_pd(1, nominal_hw, nominal_hw, false, false);
+  const dnnl::primitive_desc pd = make_pd(1, nominal_hw, nominal_hw, false, false, true);
   auto pack = std::make_unique<std::pair<dnnl::memory::desc, dnnl::memory>>(
       pd.weights_desc(), dnnl::memory(pd.weights_desc(), cpu_engine()));
   dnnl::stream s(cpu_engine());
@@ -18,14 +18,15 @@ DnnlConv::DnnlConv(std::string name, const dnnl::memory& user_weights, const Ten
   packs_.push_back(std::move(pack));
 }
 
-dnnl::primitive_desc DnnlConv::make_pd(int64_t n, int64_t h, int64_t w, bool accumulate, bool relu) const {
+dnnl::primitive_desc DnnlConv::make_pd(int64_t n, int64_t h, int64_t w, bool accumulate, bool relu,
+                                       bool pad_rows) const {
   dnnl::post_ops po;
   if (accumulate) po.append_sum(1.f);
   if (relu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
   dnnl::primitive_attr attr;
   attr.set_post_ops(po);
   try {
-    return make_(n, h, w, attr);
+    return make_(n, h, w, attr, pad_rows);
   } catch (const dnnl::error& e) {
     throw Error(name_ + ": oneDNN has no kernel for input (" + std::to_string(n) + ", " + std::to_string(h) + ", " +
                 std::to_string(w) + ", C): " + e.what());
@@ -45,20 +46,21 @@ const dnnl::memory* DnnlConv::weights_for(const dnnl::memory::desc& want) const 
   return &packs_.back()->second;
 }
 
-const DnnlConv::Entry& DnnlConv::entry(int64_t n, int64_t h, int64_t w, bool accumulate, bool relu) const {
-  const Key key{n, h, w, accumulate, relu};
+const DnnlConv::Entry& DnnlConv::entry(int64_t n, int64_t h, int64_t w, bool accumulate, bool relu,
+                                       bool pad_rows) const {
+  const Key key{n, h, w, accumulate, relu, pad_rows};
   auto it = cache_.find(key);
   if (it != cache_.end()) return it->second;
-  const dnnl::primitive_desc pd = make_pd(n, h, w, accumulate, relu);
+  const dnnl::primitive_desc pd = make_pd(n, h, w, accumulate, relu, pad_rows);
   Entry e{dnnl::primitive(pd), pd.src_desc(), pd.dst_desc(), weights_for(pd.weights_desc())};
   return cache_.emplace(key, std::move(e)).first->second;
 }
 
-void DnnlConv::execute(const Tensor& x, Tensor& y, const ConvEpilogue& ep) const {
+void DnnlConv::execute(const Tensor& x, Tensor& y, const ConvEpilogue& ep, bool pad_rows) const {
   const Entry* e;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    e = &entry(x.size(0), x.size(1), x.size(2), ep.accumulate != nullptr, ep.relu);
+    e = &entry(x.size(0), x.size(1), x.size(2), ep.accumulate != nullptr, ep.relu, pad_rows);
   }
   auto& eng = cpu_engine();
   dnnl::memory src(e->src, eng, const_cast<void*>(x.data()));
@@ -73,7 +75,7 @@ void DnnlConv::execute(const Tensor& x, Tensor& y, const ConvEpilogue& ep) const
 }
 
 std::string DnnlConv::implementation(int64_t n, int64_t h, int64_t w) const {
-  return make_pd(n, h, w, false, false).impl_info_str();
+  return make_pd(n, h, w, false, false, true).impl_info_str();
 }
 
 }  // namespace da3::nn::detail

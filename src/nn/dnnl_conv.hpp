@@ -19,7 +19,10 @@ namespace da3::nn::detail {
 class DnnlConv {
  public:
   // Builds the primitive descriptor for an NHWC input of (n, h, w) with these post-ops.
-  using MakePd = std::function<dnnl::primitive_desc(int64_t n, int64_t h, int64_t w, const dnnl::primitive_attr&)>;
+  // pad_rows false: no zero padding above and below (the caller passes the rows a band of output
+  // needs, halo included); only convolutions use it.
+  using MakePd = std::function<dnnl::primitive_desc(int64_t n, int64_t h, int64_t w, const dnnl::primitive_attr&,
+                                                    bool pad_rows)>;
 
   // `user_weights`: the PyTorch-layout weights (a view is fine: it is only read here).
   // `bias`: (out,) f32 or undefined; kept (owned copy). `nominal_hw`: an input size whose
@@ -27,7 +30,7 @@ class DnnlConv {
   DnnlConv(std::string name, const dnnl::memory& user_weights, const Tensor& bias, MakePd make, int64_t nominal_hw);
 
   // y: preallocated (n, oh, ow, out) NHWC; with ep.accumulate, y is *ep.accumulate.
-  void execute(const Tensor& x, Tensor& y, const ConvEpilogue& ep) const;
+  void execute(const Tensor& x, Tensor& y, const ConvEpilogue& ep, bool pad_rows = true) const;
   std::string implementation(int64_t n, int64_t h, int64_t w) const;
   bool has_bias() const { return bias_.defined(); }
 
@@ -37,11 +40,11 @@ class DnnlConv {
     dnnl::memory::desc src, dst;
     const dnnl::memory* weights;  // one of packs_
   };
-  using Key = std::tuple<int64_t, int64_t, int64_t, bool, bool>;  // n, h, w, accumulate, relu
+  using Key = std::tuple<int64_t, int64_t, int64_t, bool, bool, bool>;  // n, h, w, accumulate, relu, pad_rows
 
-  dnnl::primitive_desc make_pd(int64_t n, int64_t h, int64_t w, bool accumulate, bool relu) const;
+  dnnl::primitive_desc make_pd(int64_t n, int64_t h, int64_t w, bool accumulate, bool relu, bool pad_rows) const;
   const dnnl::memory* weights_for(const dnnl::memory::desc& want) const;
-  const Entry& entry(int64_t n, int64_t h, int64_t w, bool accumulate, bool relu) const;
+  const Entry& entry(int64_t n, int64_t h, int64_t w, bool accumulate, bool relu, bool pad_rows) const;
 
   std::string name_;
   Tensor bias_;

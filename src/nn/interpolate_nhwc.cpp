@@ -1,5 +1,6 @@
 #include "nn/interpolate_nhwc.hpp"
 
+#include <algorithm>
 #include <vector>
 
 namespace da3::nn {
@@ -37,23 +38,32 @@ std::vector<Tap> taps(int64_t in, int64_t out, bool align_corners) {
 
 }  // namespace
 
-Tensor interpolate_bilinear_nhwc(const Tensor& x, int64_t oh, int64_t ow, bool align_corners) {
+void interpolate_bilinear_nhwc_rows(const Tensor& x, int64_t oh, int64_t ow, bool align_corners, int64_t row0,
+                                    Tensor& band) {
   DA3_CHECK(x.dim() == 4 && x.dtype() == DType::F32 && x.is_contiguous(),
             "interpolate_bilinear_nhwc: expects contiguous NHWC f32, got " + x.describe());
   DA3_CHECK(oh > 0 && ow > 0, "interpolate_bilinear_nhwc: output size must be positive");
-  const int64_t n = x.size(0), ih = x.size(1), iw = x.size(2), c = x.size(3);
-  Tensor y = Tensor::empty({n, oh, ow, c});
-  if (y.numel() == 0) return y;
+  const int64_t n = x.size(0), ih = x.size(1), iw = x.size(2), c = x.size(3), rows = band.size(1);
+  DA3_CHECK(band.dim() == 4 && band.dtype() == DType::F32 && band.is_contiguous() && band.size(0) == n &&
+                band.size(2) == ow && band.size(3) == c,
+            "interpolate_bilinear_nhwc: band must be contiguous f32 (" + std::to_string(n) + ", R, " +
+                std::to_string(ow) + ", " + std::to_string(c) + "), got " + band.describe());
+  if (band.numel() == 0) return;
   const std::vector<Tap> ty = taps(ih, oh, align_corners), tx = taps(iw, ow, align_corners);
   const float* xp = x.data_as<float>();
-  float* yp = y.data_as<float>();
+  float* yp = band.data_as<float>();
   #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t b = 0; b < n; ++b) {
-    for (int64_t oy = 0; oy < oh; ++oy) {
+    for (int64_t r = 0; r < rows; ++r) {
+      float* out = yp + (b * rows + r) * ow * c;
+      const int64_t oy = row0 + r;
+      if (oy < 0 || oy >= oh) {
+        std::fill(out, out + ow * c, 0.f);
+        continue;
+      }
       const Tap& vy = ty[oy];
       const float* r0 = xp + (b * ih + vy.i0) * iw * c;
       const float* r1 = xp + (b * ih + vy.i1) * iw * c;
-      float* out = yp + (b * oh + oy) * ow * c;
       for (int64_t ox = 0; ox < ow; ++ox, out += c) {
         const Tap& vx = tx[ox];
         const float* a = r0 + vx.i0 * c;
@@ -66,6 +76,12 @@ Tensor interpolate_bilinear_nhwc(const Tensor& x, int64_t oh, int64_t ow, bool a
       }
     }
   }
+}
+
+Tensor interpolate_bilinear_nhwc(const Tensor& x, int64_t oh, int64_t ow, bool align_corners) {
+  DA3_CHECK(x.dim() == 4, "interpolate_bilinear_nhwc: expects contiguous NHWC f32, got " + x.describe());
+  Tensor y = Tensor::empty({x.size(0), oh, ow, x.size(3)});
+  interpolate_bilinear_nhwc_rows(x, oh, ow, align_corners, 0, y);
   return y;
 }
 

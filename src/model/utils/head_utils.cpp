@@ -99,18 +99,25 @@ const std::pair<Tensor, Tensor>& UvPosEmbed::get(int64_t h, int64_t w, int64_t c
 }
 
 void UvPosEmbed::add_(Tensor& x, int64_t W, int64_t H, float ratio) const {
+  DA3_CHECK(x.dim() == 4, "add_pos_embed: expects a contiguous NHWC f32 tensor, got " + x.describe());
+  add_rows_(x, 0, x.size(1), W, H, ratio);
+}
+
+void UvPosEmbed::add_rows_(Tensor& x, int64_t row0, int64_t full_h, int64_t W, int64_t H, float ratio) const {
   DA3_CHECK(x.dim() == 4 && x.dtype() == DType::F32 && x.is_contiguous(),
             "add_pos_embed: expects a contiguous NHWC f32 tensor, got " + x.describe());
   const int64_t n = x.size(0), h = x.size(1), w = x.size(2), c = x.size(3), half = c / 2;
-  const auto& [cols, rows] = get(h, w, c, W, H, ratio);
+  const auto& [cols, rows] = get(full_h, w, c, W, H, ratio);
   const float* ct = cols.data_as<float>();
   const float* rt = rows.data_as<float>();
   float* xp = x.data_as<float>();
   #pragma omp parallel for collapse(2) schedule(static) if (n * h * w * c > 65536)
   for (int64_t b = 0; b < n; ++b)
     for (int64_t y = 0; y < h; ++y) {
+      const int64_t my = row0 + y;
+      if (my < 0 || my >= full_h) continue;
       float* row = xp + ((b * h + y) * w) * c;
-      const float* r = rt + y * half;
+      const float* r = rt + my * half;
       for (int64_t xx = 0; xx < w; ++xx) {
         float* px = row + xx * c;
         const float* cc = ct + xx * half;

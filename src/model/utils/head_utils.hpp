@@ -26,6 +26,9 @@ Tensor position_grid_to_embed(const Tensor& grid, int64_t embed_dim, float omega
 class UvPosEmbed {
  public:
   void add_(Tensor& x, int64_t W, int64_t H, float ratio = 0.1f) const;
+  // The same for a band of rows of a full_h-row map: band row r is map row row0 + r; rows outside
+  // the map are left untouched (they are a convolution's zero padding).
+  void add_rows_(Tensor& band, int64_t row0, int64_t full_h, int64_t W, int64_t H, float ratio = 0.1f) const;
 
  private:
   using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, float>;

@@ -1,0 +1,55 @@
+// The heads' banded output tail against the same layers run one after the other on whole maps:
+// band edges (halo rows, the zero padding at the image border, a short last band) must not show.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "model/dpt_blocks.hpp"
+#include "nn/interpolate_nhwc.hpp"
+#include "test_util.hpp"
+
+using namespace da3;
+
+namespace {
+
+Tensor randn(const Shape& s, uint32_t seed) {
+  Tensor t = Tensor::empty(s);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd;
+  for (int64_t i = 0; i < t.numel(); ++i) t.data_as<float>()[i] = nd(rng);
+  return t;
+}
+
+}  // namespace
+
+TEST(OutputTail, BandedEqualsWholeMapLayers) {
+  const int64_t n = 2, h = 13, w = 17, c = 8, h_out = 75, w_out = 47;  // 75 rows: bands of 32, 32, 11
+  const Tensor x = randn({n, h, w, c}, 1);
+  const nn::Conv2d c3(randn({6, c, 3, 3}, 2), randn({6}, 3), 1, 1, "c3");
+  const nn::Conv2d c1(randn({3, 6, 1, 1}, 4), randn({3}, 5), 1, 0, "c1");
+  const model::UvPosEmbed pe;
+
+  Tensor whole = nn::interpolate_bilinear_nhwc(x, h_out, w_out, /*align_corners=*/true);
+  pe.add_(whole, 518, 840);
+  const Tensor expect = c1.forward(c3.forward(whole, {.relu = true}));  // (n, h_out, w_out, 3)
+
+  Tensor got = Tensor::full({n, h_out, w_out, 3}, -1e30f);
+  int bands = 0;
+  const auto emit = [&](int64_t row0, const Tensor& logits) {
+    ++bands;
+    ASSERT_EQ(logits.size(0), n);
+    ASSERT_EQ(logits.size(2), w_out);
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t r = 0; r < logits.size(1); ++r)
+        for (int64_t i = 0; i < w_out * 3; ++i)
+          got.data_as<float>()[((b * h_out + row0 + r) * w_out) * 3 + i] =
+              logits.data_as<float>()[((b * logits.size(1) + r) * w_out) * 3 + i];
+  };
+  model::run_output_tail(x, h_out, w_out, &pe, 518, 840, {{&c3, &c1, emit}});
+  EXPECT_EQ(bands, 3);
+  EXPECT_LT(test::rel_err(got, expect), 1e-6);
+  float worst = 0.f;  // and pointwise, so one wrong row cannot hide in the norm
+  for (int64_t i = 0; i < got.numel(); ++i)
+    worst = std::max(worst, std::abs(got.data_as<float>()[i] - expect.data_as<float>()[i]));
+  EXPECT_LT(worst, 1e-4f);
+}
