@@ -10,6 +10,7 @@
 #include "da3/profile.hpp"
 #include "da3/threads.hpp"
 #include "da3_commands.hpp"
+#include "kernels/cpu/fma_peak.hpp"
 
 namespace da3::cli {
 
@@ -42,7 +43,8 @@ Action add_bench_model_command(CLI::App& bench) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--backend", o->backend, "Attention backend: auto, flash_attn, sdpa, manual");
   cmd->add_option("--peak-gflops", o->peak_gflops,
-                  "The machine's measured peak, to print % of peak (see docs/perf.md; 0 = do not print)");
+                  "The machine's fp32 peak for % of peak; default: measured here before the runs with FMA "
+                  "chains on every thread (as bench/da3_fma_peak does), a shared machine's busy cores lower it");
   cmd->add_flag("--json", o->json, "Print one JSON object instead of text");
   return [o] {
     int w = 0, h = 0;
@@ -64,7 +66,7 @@ Action add_bench_model_command(CLI::App& bench) {
     for (int64_t i = 0; i < x.numel(); ++i) x.data_as<float>()[i] = nd(rng);
 
     model.forward(x);  // warm-up: oneDNN kernel generation, weight packing, first-touch
-    std::vector<double> total, backbone, head, camera, other;
+    std::vector<double> total, backbone, patch_embed, blocks, head, camera, other;
     uint64_t flops = 0;
     reset_tensor_bytes_peak();
     for (int r = 0; r < o->repeat; ++r) {
@@ -75,11 +77,14 @@ Action add_bench_model_command(CLI::App& bench) {
       flops = flops_counted();
       const StageTimes t = model.last_stage_times();
       backbone.push_back(t.backbone_ms);
+      patch_embed.push_back(t.patch_embed_ms);
+      blocks.push_back(t.backbone_ms - t.patch_embed_ms);
       head.push_back(t.head_ms);
       camera.push_back(t.camera_ms);
       other.push_back(t.other_ms);
     }
     const double med = median(total);
+    const double peak = o->peak_gflops > 0 ? o->peak_gflops : kernels::measure_fma_peak(num_threads()).gflops;
     const double gflops = static_cast<double>(flops) / (med * 1e6);
     const uint64_t rss = peak_rss_bytes();
     const uint64_t tensors = tensor_bytes_peak();
@@ -88,9 +93,10 @@ Action add_bench_model_command(CLI::App& bench) {
                                   {"views", o->views}, {"threads", num_threads()}, {"precision", "fp32"},
                                   {"backend", attention_backend_name(resolve_attention_backend(Device::CPU, {}))},
                                   {"load_ms", load_ms}, {"median_ms", med},
-                                  {"stages_ms", {{"backbone", median(backbone)}, {"head", median(head)},
+                                  {"stages_ms", {{"backbone", median(backbone)}, {"patch_embed", median(patch_embed)},
+                                                 {"blocks", median(blocks)}, {"head", median(head)},
                                                  {"camera", median(camera)}, {"other", median(other)}}},
-                                  {"gflop", static_cast<double>(flops) / 1e9}, {"gflops", gflops},
+                                  {"gflop", static_cast<double>(flops) / 1e9}, {"gflops", gflops}, {"peak_gflops", peak},
                                   {"peak_rss_bytes", rss}, {"peak_tensor_bytes", tensors}};
       if (*backend != AttentionBackend::Auto) j["backend"] = attention_backend_name(*backend);
       std::printf("%s\n", j.dump().c_str());
@@ -101,11 +107,16 @@ Action add_bench_model_command(CLI::App& bench) {
     std::printf("load            %9.1f ms\n", load_ms);
     std::printf("forward median  %9.1f ms  (%d runs)\n", med, o->repeat);
     std::printf("  backbone      %9.1f ms\n", median(backbone));
+    std::printf("    patch embed %9.1f ms\n", median(patch_embed));
+    std::printf("    blocks      %9.1f ms\n", median(blocks));
     std::printf("  head          %9.1f ms\n", median(head));
     std::printf("  camera        %9.1f ms\n", median(camera));
     std::printf("  other         %9.1f ms\n", median(other));
-    std::printf("work            %9.2f GFLOP counted -> %.1f GFLOP/s", static_cast<double>(flops) / 1e9, gflops);
-    if (o->peak_gflops > 0) std::printf(" (%.0f %% of %.0f peak)", 100.0 * gflops / o->peak_gflops, o->peak_gflops);
+    std::printf("work            %9.2f GFLOP (matmuls, convolutions, attention) -> %.1f GFLOP/s",
+                static_cast<double>(flops) / 1e9, gflops);
+    if (peak > 0)
+      std::printf(" (%.0f %% of %s %.1f GFLOP/s peak)", 100.0 * gflops / peak, o->peak_gflops > 0 ? "the given" : "a measured",
+                  peak);
     std::printf("\npeak RSS        %9.1f MB (checkpoint %.1f MB)\n", static_cast<double>(rss) / 1e6,
                 static_cast<double>(model.checkpoint_bytes()) / 1e6);
     std::printf("tensors peak    %9.1f MB (weights held by the model + activations, during a forward)\n",

@@ -48,6 +48,7 @@ struct Prediction {
 
 struct StageTimes {
   double backbone_ms = 0, head_ms = 0, camera_ms = 0, other_ms = 0;
+  double patch_embed_ms = 0;  // the part of backbone_ms spent in the patch embedding (+ pos-embed)
 };
 
 class Model {

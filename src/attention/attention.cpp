@@ -10,6 +10,7 @@
 #include "da3/cpu.hpp"
 #include "da3/cuda.hpp"
 #include "da3/log.hpp"
+#include "da3/profile.hpp"
 #include "da3/threads.hpp"
 #include "kernels/cpu/attention_flash.hpp"
 #include "kernels/cpu/attention_manual.hpp"
@@ -172,6 +173,8 @@ void attention_into(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, 
                                              shape_str(q_in.shape()));
   if (qa.B == 0 || qa.H == 0 || qa.N == 0) return;
   DA3_CHECK(ka.N > 0, "attention: k and v have no tokens (Nk = 0)");
+  // Q·Kᵀ and P·V, 2 FLOP per multiply-add each, whichever backend runs (softmax not counted).
+  count_flops(static_cast<uint64_t>(4 * qa.B * qa.H * qa.N * ka.N * qa.D));
 
   const float scale = opts.scale.value_or(1.f / std::sqrt(static_cast<float>(qa.D)));
   DA3_CHECK(std::isfinite(scale), "attention: scale must be finite");

@@ -72,6 +72,7 @@ Prediction DepthAnything3Net::forward(const Tensor& x, const NetRequest& req, St
   if (p.sky.defined()) mono_sky_fill(p.depth, p.sky);
   if (times) {
     times->backbone_ms += t_backbone;
+    times->patch_embed_ms += feats.patch_embed_ms;
     times->head_ms += t_head;
     times->camera_ms += t_cam_enc + ms_since(t0);
   }

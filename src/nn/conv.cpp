@@ -1,5 +1,7 @@
 #include "nn/conv.hpp"
 
+#include "da3/profile.hpp"
+
 #include "nn/dnnl_conv.hpp"
 #include "nn/output_target.hpp"
 
@@ -59,6 +61,7 @@ Tensor Conv2d::forward(const Tensor& x, const ConvEpilogue& ep) const {
   const Shape out_shape{x.size(0), out_size(x.size(1)), out_size(x.size(2)), out_};
   Tensor y = output_or_accumulate_target(ep.accumulate, out_shape, name_);
   if (x.numel() == 0) return y;
+  count_flops(static_cast<uint64_t>(2 * y.numel() * in_ * k_ * k_));
   impl_->conv->execute(x, y, ep);
   return y;
 }
@@ -73,6 +76,7 @@ Tensor Conv2d::forward_band(const Tensor& x, const ConvEpilogue& ep) const {
   const Shape out_shape{x.size(0), x.size(1) - k_ + 1, out_size(x.size(2)), out_};
   Tensor y = output_or_accumulate_target(ep.accumulate, out_shape, name_);
   if (x.numel() == 0) return y;
+  count_flops(static_cast<uint64_t>(2 * y.numel() * in_ * k_ * k_));
   impl_->conv->execute(x, y, ep, /*pad_rows=*/false);
   return y;
 }

@@ -1,5 +1,7 @@
 #include "nn/conv_transpose.hpp"
 
+#include "da3/profile.hpp"
+
 #include <algorithm>
 
 #include "nn/dnnl_conv.hpp"
@@ -88,6 +90,7 @@ Tensor ConvTranspose2d::forward(const Tensor& x, const ConvEpilogue& ep) const {
   Tensor y = output_or_accumulate_target(ep.accumulate, out_shape, name_);
   if (x.numel() == 0) return y;
   if (impl_->conv) {
+    count_flops(static_cast<uint64_t>(2 * x.numel() * out_ * k_ * k_));  // every input pixel feeds k·k·out outputs
     impl_->conv->execute(x, y, ep);
     return y;
   }

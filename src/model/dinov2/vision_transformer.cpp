@@ -1,6 +1,7 @@
 #include "model/dinov2/vision_transformer.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 
@@ -118,7 +119,10 @@ BackboneOutput DinoVisionTransformer::forward(const Tensor& x, const Tensor& cam
     if (hooks && hooks->tap) hooks->tap(name, t);
   };
 
+  const auto t0 = std::chrono::steady_clock::now();
   Tensor cur = prepare_tokens(x).view({B, S, N, C});
+  const double patch_embed_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   tap("patch_embed", cur);
   // RoPE positions: per view for local attention; for global attention every view's tokens
   // concatenated, with all patches at (1, 1) ("pos_nodiff").
@@ -131,6 +135,7 @@ BackboneOutput DinoVisionTransformer::forward(const Tensor& x, const Tensor& cam
   }
 
   BackboneOutput out;
+  out.patch_embed_ms = patch_embed_ms;
   Tensor local = cur;
   bool reordered = false;
   for (int i = 0; i < cfg_.depth; ++i) {

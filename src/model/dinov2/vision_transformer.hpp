@@ -20,6 +20,7 @@ struct BackboneOutput {
   std::vector<Tensor> features;
   std::vector<Tensor> camera_tokens;
   std::vector<int64_t> ref_view;  // per batch item, when reference-view selection ran
+  double patch_embed_ms = 0;      // time of the patch embedding (+ position embedding), for benchmarks
 };
 
 struct BackboneHooks {
