@@ -1,22 +1,31 @@
 // `da3 bench attention`: times each attention backend on DA3-shaped problems (ViT-S/B/L/G head
 // counts, head dim 64, the token counts of 1 and 4 views) and prints, per configuration, each
 // backend's median time, GFLOP/s (4·N²·D·heads per call), error against `manual`, and the
-// flash-vs-sdpa speedup. --json writes the same rows as one JSON array.
+// flash-vs-sdpa speedup. --json writes the same rows as one JSON array. --module times the
+// model's whole attention module (qkv projection, QK-norm, RoPE, attention, output projection)
+// instead of the attention call alone, so a kernel's gain can be seen against the layer's cost.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "da3/attention.hpp"
+#include "da3/checkpoint.hpp"
 #include "da3/cpu.hpp"
 #include "da3/error.hpp"
+#include "da3/safetensors.hpp"
 #include "da3/threads.hpp"
 #include "da3_commands.hpp"
+#include "io/image.hpp"
+#include "model/dinov2/attention.hpp"
+#include "model/weights.hpp"
 
 #ifdef DA3_WITH_CUDA
 #include "attention/cuda_path.hpp"
@@ -47,7 +56,8 @@ struct Row {
   int64_t heads, head_dim, tokens;
   std::string backend, dtype, device;
   int threads;
-  double median_ms, gflops, max_rel_err;
+  double median_ms, gflops;
+  double max_rel_err;  // NaN: not checked (module mode prints "-" and writes null)
   size_t scratch_bytes;
 };
 
@@ -61,16 +71,17 @@ const char* vit_name(int64_t heads) {
   }
 }
 
-Tensor random_input(const Shape& shape, uint32_t seed) {
+Tensor random_tensor(const Shape& shape, uint32_t seed, float stddev = 1.f, float mean = 0.f) {
   Tensor t = Tensor::empty(shape, DType::F32);
   std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.f, 1.f);
+  std::normal_distribution<float> dist(mean, stddev);
   float* p = t.data_as<float>();
   for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(rng);
   return t;
 }
 
-// max |out - ref| / max |ref| over the heads `ref` covers (the first ref.size(2) heads).
+// max |out - ref| / max |ref| over the heads `ref` covers (the first ref.size(2) heads). A module
+// output (B, N, C) against a full reference is compared whole.
 double max_rel_err(const Tensor& out, const Tensor& ref) {
   const Tensor o = out.slice(2, 0, ref.size(2)).contiguous().to(DType::F32);
   const float* a = o.data_as<float>();
@@ -83,6 +94,18 @@ double max_rel_err(const Tensor& out, const Tensor& ref) {
   return den > 0 ? num / den : num;
 }
 
+double median(std::vector<double> ms) {
+  std::sort(ms.begin(), ms.end());
+  return ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
+}
+
+template <class F>
+double time_ms(F&& call) {
+  const auto t0 = std::chrono::steady_clock::now();
+  call();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
 std::string human_bytes(size_t b) {
   char buf[32];
   if (b >= (size_t(1) << 20)) std::snprintf(buf, sizeof buf, "%.1f MiB", double(b) / (1 << 20));
@@ -90,11 +113,72 @@ std::string human_bytes(size_t b) {
   return buf;
 }
 
-int run(const BenchArgs& a) {
-  if (a.module) {
-    throw Error("da3 bench attention --module is not implemented yet: it needs the model's Attention module "
-                "(qkv/proj Linear), which lands with the model layer");
+// Removes its directory on every exit path, including a failed checkpoint open.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::random_device rd;
+    path_ = std::filesystem::temp_directory_path() /
+            ("da3-bench-attention-" + std::to_string(rd()) + std::to_string(rd()));
+    std::filesystem::create_directories(path_);
   }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+  std::string str() const { return path_.string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// The model's own Attention module with QK-norm and RoPE on (every DA3 block from qknorm_start /
+// rope_start on), bound to seeded random parameters. Weights binds only from a Checkpoint and a
+// Checkpoint opens only a directory, so the parameters take the same road a real model's do: a
+// safetensors file in a scratch directory. The module then owns or maps what it needs (a mapping
+// outlives its unlinked file), so the directory can go before anything is timed.
+model::Attention random_attention_module(int64_t heads, int64_t head_dim, uint32_t seed) {
+  const int64_t dim = heads * head_dim;
+  // Weights at 1/sqrt(C) keep the activations O(1) through both projections; norm affine
+  // parameters near (1, 0) keep QK-norm's output, and so the softmax, away from saturation, where
+  // an error check would see nothing.
+  const float w_std = 1.f / std::sqrt(float(dim));
+  const std::vector<std::pair<std::string, Tensor>> params{
+      {"qkv.weight", random_tensor({3 * dim, dim}, seed, w_std)},
+      {"qkv.bias", random_tensor({3 * dim}, seed + 1, 0.02f)},
+      {"proj.weight", random_tensor({dim, dim}, seed + 2, w_std)},
+      {"proj.bias", random_tensor({dim}, seed + 3, 0.02f)},
+      {"q_norm.weight", random_tensor({head_dim}, seed + 4, 0.1f, 1.f)},
+      {"q_norm.bias", random_tensor({head_dim}, seed + 5, 0.1f)},
+      {"k_norm.weight", random_tensor({head_dim}, seed + 6, 0.1f, 1.f)},
+      {"k_norm.bias", random_tensor({head_dim}, seed + 7, 0.1f)},
+  };
+  const ScratchDir dir;
+  save_safetensors(dir.file("model.safetensors"), params);
+  io::write_file_atomic(dir.file("config.json"), std::string("{}\n"));
+  const Checkpoint ckpt = Checkpoint::open(dir.str());
+  const model::Weights w(ckpt);
+  model::Attention mod(w, dim, static_cast<int>(heads), /*qk_norm=*/true, /*rope=*/true,
+                       /*rope_freq=*/100.f /* config.json's default */);
+  w.finish();  // every parameter above was bound, with the shape the module expects
+  return mod;
+}
+
+// RoPE positions for n tokens as one view of DA3's local attention sees them: one special token,
+// then the patches of the most nearly square grid with at least n - 1 cells, cut to n rows (so
+// every token count works, not only 1 + h·w).
+Tensor module_positions(int64_t n) {
+  const int64_t patches = std::max<int64_t>(n - 1, 1);
+  int64_t gw = static_cast<int64_t>(std::sqrt(double(patches)));
+  while (gw * gw < patches) ++gw;
+  const int64_t gh = (patches + gw - 1) / gw;
+  return rope_positions(gh, gw, 1, /*nodiff=*/false).slice(0, 0, n).contiguous();
+}
+
+int run(const BenchArgs& a) {
   std::vector<AttentionBackend> backends;
   for (const std::string& s : a.backends) {
     auto b = parse_attention_backend(s);
@@ -105,6 +189,10 @@ int run(const BenchArgs& a) {
 
   DA3_CHECK(a.device == "cpu" || a.device == "cuda", "--device: '" + a.device + "' is not cpu or cuda");
   const bool gpu = a.device == "cuda";
+  DA3_CHECK(!(a.module && gpu), "--module runs on the CPU only: the model's layers (Linear, QK-norm, RoPE) have "
+                                "no CUDA path yet; drop --module to time the CUDA attention kernels alone");
+  DA3_CHECK(!a.module || a.head_dim % 4 == 0, "--module: RoPE needs a head dim that is a multiple of 4, got " +
+                                                  std::to_string(a.head_dim));
 #ifdef DA3_WITH_CUDA
   DA3_CHECK(!gpu || !cuda_devices().empty(), "--device cuda: no CUDA device (" + cuda_status() + ")");
   auto to_device = [gpu](const Tensor& t) { return gpu ? attn::cuda_copy(t, Device::CUDA) : t; };
@@ -121,72 +209,118 @@ int run(const BenchArgs& a) {
   const std::string where = "cpu " + cpu_features().brand + " (flash kernel: " + flash_attn_cpu_isa() + ")";
 #endif
   const int threads = num_threads();
-  std::printf("da3 bench attention: %s, %d threads, batch %lld, head_dim %lld, repeat %d\n", where.c_str(),
-              threads, (long long)a.batch, (long long)a.head_dim, a.repeat);
+  const std::string mode = a.module ? "module" : "kernel";
+  std::printf("da3 bench attention, %s: %s, %d threads, batch %lld, head_dim %lld, repeat %d\n",
+              a.module ? "module mode (qkv + QK-norm + RoPE + attention + proj; GFLOP/s counts both projections)"
+                       : "kernel mode (the attention call alone)",
+              where.c_str(), threads, (long long)a.batch, (long long)a.head_dim, a.repeat);
   std::printf("%-6s %5s %7s  %-11s %-5s %10s %9s %7s %12s %11s\n", "model", "heads", "tokens", "backend", "dtype",
               "median_ms", "GFLOP/s", a.peak_gflops > 0 ? "%peak" : "", "max_rel_err", "scratch");
   std::vector<Row> rows;
+  double flash_ms = 0, sdpa_ms = 0;
+  auto emit = [&](const Row& row) {
+    rows.push_back(row);
+    if (row.backend == attention_backend_name(AttentionBackend::FlashAttn)) flash_ms = row.median_ms;
+    if (row.backend == attention_backend_name(AttentionBackend::Sdpa)) sdpa_ms = row.median_ms;
+    char peak[16] = "";
+    if (a.peak_gflops > 0) std::snprintf(peak, sizeof peak, "%6.1f%%", 100.0 * row.gflops / a.peak_gflops);
+    char err[16] = "-";
+    if (!std::isnan(row.max_rel_err)) std::snprintf(err, sizeof err, "%.2e", row.max_rel_err);
+    std::printf("%-6s %5lld %7lld  %-11s %-5s %10.2f %9.1f %7s %12s %11s\n", vit_name(row.heads),
+                (long long)row.heads, (long long)row.tokens, row.backend.c_str(), row.dtype.c_str(), row.median_ms,
+                row.gflops, peak, err, human_bytes(row.scratch_bytes).c_str());
+  };
+  auto reps_for = [&](AttentionBackend be) { return be == AttentionBackend::Manual ? 1 : std::max(1, a.repeat); };
+
   for (const std::string& dtype : a.dtypes)
-    for (int64_t heads : a.heads)
+    for (int64_t heads : a.heads) {
+      const int64_t dim = heads * a.head_dim;
+      model::Attention mod;
+      if (a.module) mod = random_attention_module(heads, a.head_dim, 10);
       for (int64_t n : a.tokens) {
-        const Shape shape{a.batch, n, heads, a.head_dim};
-        const Tensor q_host = random_input(shape, 1), k_host = random_input(shape, 2), v_host = random_input(shape, 3);
-        const Tensor q = to_device(q_host), k = to_device(k_host), v = to_device(v_host);
-        // The error reference: manual on the first two heads (manual on every head of the
-        // large configurations would take minutes).
-        Tensor ref;
-        if (a.check) {
-          const int64_t rh = std::min<int64_t>(heads, 2);
-          AttentionOptions ro;
-          ro.backend = AttentionBackend::Manual;
-          ref = attention(q_host.slice(2, 0, rh), k_host.slice(2, 0, rh), v_host.slice(2, 0, rh), ro);
-        }
-        double flash_ms = 0, sdpa_ms = 0;
-        for (AttentionBackend be : backends) {
-          if (be == AttentionBackend::Manual && n > a.manual_max_tokens) continue;
-          AttentionOptions opts;
-          opts.backend = be;
-          opts.precision = dtype == "bf16" ? AttentionPrecision::BF16 : AttentionPrecision::F32;
-          AttentionStats stats;
-          opts.stats = &stats;
-          Tensor out = empty_on(shape);
-          attention_into(q, k, v, out, opts);  // warm-up (and primitive creation for sdpa)
-          const int reps = be == AttentionBackend::Manual ? 1 : std::max(1, a.repeat);
-          std::vector<double> ms;
-          for (int r = 0; r < reps; ++r) {
-            const auto t0 = std::chrono::steady_clock::now();
-            attention_into(q, k, v, out, opts);
-            ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        flash_ms = sdpa_ms = 0;
+        const double attn_flops = 4.0 * double(n) * double(n) * double(a.head_dim) * double(heads) * double(a.batch);
+        if (a.module) {
+          const double proj_flops = 2.0 * double(a.batch) * double(n) * double(dim) * double(4 * dim);  // qkv + proj
+          const Tensor x = random_tensor({a.batch, n, dim}, 1);
+          const Tensor pos = module_positions(n);
+          // The reference is the whole module with manual attention; it covers every head (the
+          // output projection mixes them), so it is skipped where manual would take minutes.
+          Tensor ref;
+          if (a.check && n <= a.manual_max_tokens) {
+            AttentionOptions ro;
+            ro.backend = AttentionBackend::Manual;
+            ro.precision = AttentionPrecision::F32;
+            ref = mod.forward(x, pos, ro);
           }
-          std::sort(ms.begin(), ms.end());
-          const double med = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
-          const double flops = 4.0 * double(n) * double(n) * double(a.head_dim) * double(heads) * double(a.batch);
-          Row row{heads, a.head_dim, n, attention_backend_name(be), attention_precision_name(stats.precision),
-                  a.device, threads, med, flops / (med * 1e-3) * 1e-9,
-                  a.check ? max_rel_err(to_host(out), ref) : 0.0, stats.scratch_bytes};
-          rows.push_back(row);
-          if (be == AttentionBackend::FlashAttn) flash_ms = med;
-          if (be == AttentionBackend::Sdpa) sdpa_ms = med;
-          char peak[16] = "";
-          if (a.peak_gflops > 0) std::snprintf(peak, sizeof peak, "%6.1f%%", 100.0 * row.gflops / a.peak_gflops);
-          std::printf("%-6s %5lld %7lld  %-11s %-5s %10.2f %9.1f %7s %12.2e %11s\n", vit_name(heads), (long long)heads,
-                      (long long)n, row.backend.c_str(), row.dtype.c_str(), med, row.gflops, peak, row.max_rel_err,
-                      human_bytes(row.scratch_bytes).c_str());
+          for (AttentionBackend be : backends) {
+            if (be == AttentionBackend::Manual && n > a.manual_max_tokens) continue;
+            AttentionOptions opts;
+            opts.backend = be;
+            opts.precision = dtype == "bf16" ? AttentionPrecision::BF16 : AttentionPrecision::F32;
+            AttentionStats stats;
+            opts.stats = &stats;
+            Tensor out;
+            // The reference run already warmed manual up (same options but the precision, which
+            // manual ignores); a second slow run would add nothing.
+            if (!(be == AttentionBackend::Manual && ref.defined())) out = mod.forward(x, pos, opts);
+            std::vector<double> ms;
+            for (int r = 0; r < reps_for(be); ++r) ms.push_back(time_ms([&] { out = mod.forward(x, pos, opts); }));
+            const double med = median(ms);
+            emit(Row{heads, a.head_dim, n, attention_backend_name(be), attention_precision_name(stats.precision),
+                     a.device, threads, med, (attn_flops + proj_flops) / (med * 1e-3) * 1e-9,
+                     ref.defined() ? max_rel_err(out, ref) : std::numeric_limits<double>::quiet_NaN(),
+                     stats.scratch_bytes});
+          }
+        } else {
+          const Shape shape{a.batch, n, heads, a.head_dim};
+          const Tensor q_host = random_tensor(shape, 1), k_host = random_tensor(shape, 2),
+                       v_host = random_tensor(shape, 3);
+          const Tensor q = to_device(q_host), k = to_device(k_host), v = to_device(v_host);
+          // The error reference: manual on the first two heads (manual on every head of the
+          // large configurations would take minutes).
+          Tensor ref;
+          if (a.check) {
+            const int64_t rh = std::min<int64_t>(heads, 2);
+            AttentionOptions ro;
+            ro.backend = AttentionBackend::Manual;
+            ref = attention(q_host.slice(2, 0, rh), k_host.slice(2, 0, rh), v_host.slice(2, 0, rh), ro);
+          }
+          for (AttentionBackend be : backends) {
+            if (be == AttentionBackend::Manual && n > a.manual_max_tokens) continue;
+            AttentionOptions opts;
+            opts.backend = be;
+            opts.precision = dtype == "bf16" ? AttentionPrecision::BF16 : AttentionPrecision::F32;
+            AttentionStats stats;
+            opts.stats = &stats;
+            Tensor out = empty_on(shape);
+            attention_into(q, k, v, out, opts);  // warm-up (and primitive creation for sdpa)
+            std::vector<double> ms;
+            for (int r = 0; r < reps_for(be); ++r) ms.push_back(time_ms([&] { attention_into(q, k, v, out, opts); }));
+            const double med = median(ms);
+            emit(Row{heads, a.head_dim, n, attention_backend_name(be), attention_precision_name(stats.precision),
+                     a.device, threads, med, attn_flops / (med * 1e-3) * 1e-9,
+                     a.check ? max_rel_err(to_host(out), ref) : 0.0, stats.scratch_bytes});
+          }
         }
         if (flash_ms > 0 && sdpa_ms > 0) {
-          std::printf("%-6s %5lld %7lld  flash_attn: %.2fx %s than sdpa\n", vit_name(heads), (long long)heads,
+          std::printf("%-6s %5lld %7lld  flash_attn: %.2fx %s than sdpa%s\n", vit_name(heads), (long long)heads,
                       (long long)n, flash_ms < sdpa_ms ? sdpa_ms / flash_ms : flash_ms / sdpa_ms,
-                      flash_ms < sdpa_ms ? "faster" : "slower");
+                      flash_ms < sdpa_ms ? "faster" : "slower", a.module ? " (whole module)" : "");
         }
         std::fflush(stdout);
       }
+    }
 
   if (!a.json_path.empty()) {
     nlohmann::json arr = nlohmann::json::array();
     for (const Row& r : rows) {
-      arr.push_back({{"heads", r.heads}, {"head_dim", r.head_dim}, {"tokens", r.tokens}, {"backend", r.backend},
-                     {"dtype", r.dtype}, {"device", r.device}, {"threads", r.threads}, {"median_ms", r.median_ms}, {"gflops", r.gflops},
-                     {"max_rel_err", r.max_rel_err}, {"scratch_bytes", r.scratch_bytes}});
+      const nlohmann::json err = std::isnan(r.max_rel_err) ? nlohmann::json(nullptr) : nlohmann::json(r.max_rel_err);
+      arr.push_back({{"mode", mode}, {"heads", r.heads}, {"head_dim", r.head_dim}, {"tokens", r.tokens},
+                     {"backend", r.backend}, {"dtype", r.dtype}, {"device", r.device}, {"threads", r.threads},
+                     {"median_ms", r.median_ms}, {"gflops", r.gflops},
+                     {"max_rel_err", err},
+                     {"scratch_bytes", r.scratch_bytes}});
     }
     std::ofstream f(a.json_path);
     DA3_CHECK(f.good(), "--json: cannot write " + a.json_path);
@@ -201,7 +335,8 @@ int run(const BenchArgs& a) {
 Action add_bench_attention_command(CLI::App& bench) {
   auto args = std::make_shared<BenchArgs>();
   CLI::App* cmd = bench.add_subcommand(
-      "attention", "Time the attention backends (flash_attn, sdpa, manual) on DA3-shaped problems");
+      "attention", "Time the attention backends (flash_attn, sdpa, manual) on DA3-shaped problems, the "
+      "attention call alone or (--module) the whole attention layer");
   cmd->add_option("--tokens", args->tokens, "Token counts (default: 256 529 1024 1369 1297 5188)")
       ->delimiter(',')
       ->check(CLI::PositiveNumber);
@@ -216,11 +351,15 @@ Action add_bench_attention_command(CLI::App& bench) {
                                             "(default 5; manual runs once)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--manual-max-tokens", args->manual_max_tokens,
-                  "Skip timing manual above this many tokens (default 1500)");
+                  "Skip timing manual above this many tokens (default 1500); with --module also the error check");
   cmd->add_option("--peak-gflops", args->peak_gflops,
                   "This machine's fp32 peak for these threads (from da3_fma_peak) to print % of peak");
   cmd->add_flag("!--no-check", args->check, "Skip the error check against manual");
-  cmd->add_flag("--module", args->module, "Time the whole attention module (not implemented yet)");
+  cmd->add_flag("--module", args->module,
+                "Time the model's whole attention module instead of the attention call: qkv projection, "
+                "QK-norm, RoPE, attention, output projection (random weights, CPU only); GFLOP/s then "
+                "counts 8·N·C² for the projections plus 4·N²·D·heads, and the error is against the "
+                "module with manual attention (not checked above --manual-max-tokens)");
   cmd->add_option("--json", args->json_path, "Also write the rows as a JSON array to this file");
   cmd->add_option("--device", args->device, "cpu (default) or cuda");
   return [args] { return run(*args); };
