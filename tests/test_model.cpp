@@ -27,7 +27,16 @@ void check_case(const std::string& fixture, const std::string& c, bool ray_pose 
   if (ray_pose) f.ransac_sample_idx = ref.tensor("ray_pose.ransac_sample_idx");  // replay the reference's draw
   if (ref.contains("extrinsics")) f.extrinsics = ref.tensor("extrinsics");
   if (ref.contains("intrinsics")) f.intrinsics = ref.tensor("intrinsics");
+  // Exported backbone features, when the case asked the reference for them.
+  for (const SafetensorsEntry& e : ref.entries())
+    if (e.name.rfind("aux.feat_layer_", 0) == 0) f.export_feat_layers.push_back(std::stoi(e.name.substr(15)));
   const Prediction p = m.forward(ref.tensor("image"), f);
+  for (int layer : f.export_feat_layers) {
+    const std::string k = "feat_layer_" + std::to_string(layer);
+    ASSERT_TRUE(p.aux.count(k)) << k;
+    EXPECT_EQ(p.aux.at(k).shape(), ref.tensor("aux." + k).shape()) << k;
+    EXPECT_LT(test::rel_err(p.aux.at(k), ref.tensor("aux." + k)), kTol) << k;
+  }
   EXPECT_LT(test::rel_err(p.depth, ref.tensor("depth")), kTol) << "depth";
   if (ref.contains("depth_conf")) EXPECT_LT(test::rel_err(p.depth_conf, ref.tensor("depth_conf")), kTol) << "depth_conf";
   if (ref.contains("sky")) EXPECT_LT(test::rel_err(p.sky, ref.tensor("sky")), kTol) << "sky";
@@ -75,6 +84,18 @@ TEST(Model, LoadRefusesMismatchedCheckpoint) {
     EXPECT_NE(msg.find("missing tensors"), std::string::npos) << msg;
     EXPECT_NE(msg.find("shape mismatches"), std::string::npos) << msg;
     EXPECT_NE(msg.find("same model"), std::string::npos) << msg;
+  }
+}
+
+TEST(Model, ExportFeatLayersRefusesMissingLayer) {
+  Model m = Model::load(test::fixtures_dir() + "/tiny-anyview");
+  ForwardOptions f;
+  f.export_feat_layers = {6};  // the tiny backbone has blocks 0..5
+  try {
+    m.forward(Tensor::zeros({1, 1, 3, 28, 28}), f);
+    FAIL() << "no error for a layer past the last block";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("layer 6 does not exist"), std::string::npos) << e.what();
   }
 }
 

@@ -13,6 +13,7 @@ Action add_forward_command(CLI::App& app) {
   struct Opts {
     std::string model, input, output, backend = "auto", ref_view = "saddle_balanced";
     bool ray_pose = false;
+    std::vector<int> export_feat_layers;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("forward", "Run the raw network on a preprocessed input tensor (parity work)");
@@ -25,6 +26,10 @@ Action add_forward_command(CLI::App& app) {
   cmd->add_option("--backend", o->backend, "Attention backend: auto, flash_attn, sdpa, manual");
   cmd->add_option("--ref-view", o->ref_view, "Reference view strategy: first, middle, saddle_balanced, saddle_sim_range");
   cmd->add_flag("--ray-pose", o->ray_pose, "Poses from the ray head instead of the camera decoder");
+  cmd->add_option("--export-feat-layers", o->export_feat_layers,
+                  "Backbone blocks (0-based, comma-separated) whose normalised patch features to write too, "
+                  "as aux.feat_layer_<i> (1,N,H/14,W/14,C), like the reference's export_feat_layers")
+      ->delimiter(',');
   return [o] {
     const auto backend = parse_attention_backend(o->backend);
     if (!backend) throw Error("unknown attention backend '" + o->backend + "'; use auto, flash_attn, sdpa or manual");
@@ -35,6 +40,7 @@ Action add_forward_command(CLI::App& app) {
     f.attention_backend = *backend;
     f.ref_view_strategy = o->ref_view;
     f.use_ray_pose = o->ray_pose;
+    f.export_feat_layers = o->export_feat_layers;
     if (in.contains("extrinsics")) f.extrinsics = in.tensor("extrinsics");
     if (in.contains("intrinsics")) f.intrinsics = in.tensor("intrinsics");
     const Prediction p = model.forward(in.tensor("image"), f);

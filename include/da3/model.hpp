@@ -31,6 +31,9 @@ struct ForwardOptions {
   uint64_t ransac_seed = 0;
   std::string ref_view_strategy = "saddle_balanced";  // first | middle | saddle_balanced | saddle_sim_range
   AttentionBackend attention_backend = AttentionBackend::Auto;  // per call (wins over the model's)
+  // Backbone layers (0-based block indices) whose features to return in Prediction::aux, as the
+  // reference's export_feat_layers.
+  std::vector<int> export_feat_layers;
 };
 
 struct Prediction {
@@ -42,6 +45,11 @@ struct Prediction {
   bool is_metric = false;
   float scale_factor = 1.f;        // nested presets: metric scale applied to depth and translations
   std::vector<int64_t> ref_view;   // reference view chosen (>= 3 views, no poses given)
+  // Requested backbone features, "feat_layer_<i>" -> (1, N, H/14, W/14, C): the tokens after
+  // block i through the backbone's final norm, patches only. As in the reference, with 3+ views
+  // (no poses) these are in the backbone's reference-first view order when i comes after the
+  // reference-view selection (see ref_view), unlike every other output.
+  std::map<std::string, Tensor> aux;
   // Named tensors under the reference's output names (depth, depth_conf, extrinsics, ...).
   std::map<std::string, Tensor> named() const;
 };

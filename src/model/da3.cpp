@@ -45,7 +45,7 @@ Prediction DepthAnything3Net::forward(const Tensor& x, const NetRequest& req, St
   }
   const double t_cam_enc = ms_since(t0);
   t0 = std::chrono::steady_clock::now();
-  BackboneOutput feats = backbone_.forward(x, cam_token, req.strategy, req.attn, req.hooks);
+  BackboneOutput feats = backbone_.forward(x, cam_token, req.strategy, req.attn, req.hooks, req.export_feat_layers);
   const double t_backbone = ms_since(t0);
 
   t0 = std::chrono::steady_clock::now();
@@ -54,6 +54,8 @@ Prediction DepthAnything3Net::forward(const Tensor& x, const NetRequest& req, St
   // With a camera decoder the reference computes the aux (ray) branch and then discards it.
   const bool need_aux = req.use_ray_pose || !cam_dec_.has_value();
   HeadOutput h = dualdpt_ ? dualdpt_->forward(feats.features, H, W, need_aux) : dpt_->forward(feats.features, H, W, false);
+  for (size_t k = 0; k < req.export_feat_layers.size(); ++k)
+    p.aux["feat_layer_" + std::to_string(req.export_feat_layers[k])] = feats.exported[k];
   p.depth = h.depth;
   p.depth_conf = h.depth_conf;
   p.sky = h.sky;

@@ -21,6 +21,7 @@ struct NetRequest {
   RefViewStrategy strategy = RefViewStrategy::SaddleBalanced;
   AttentionOptions attn;
   const BackboneHooks* hooks = nullptr;
+  std::vector<int> export_feat_layers;
 };
 
 class DepthAnything3Net {

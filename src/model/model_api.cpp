@@ -50,6 +50,7 @@ Prediction Model::forward(const Tensor& image, const ForwardOptions& options) co
   model::NetRequest req;
   req.strategy = model::parse_ref_view_strategy(options.ref_view_strategy);
   req.use_ray_pose = options.use_ray_pose;
+  req.export_feat_layers = options.export_feat_layers;
   req.ransac.sample_idx = options.ransac_sample_idx;
   req.ransac.seed = options.ransac_seed;
   req.attn.backend = options.attention_backend;
@@ -88,6 +89,7 @@ std::map<std::string, Tensor> Prediction::named() const {
   put("extrinsics", extrinsics);
   put("intrinsics", intrinsics);
   put("sky", sky);
+  for (const auto& [name, t] : aux) m["aux." + name] = t;
   if (is_metric) m["scale_factor"] = Tensor::full({1}, scale_factor);
   return m;
 }

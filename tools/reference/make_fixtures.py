@@ -115,6 +115,7 @@ class Case:
     with_pose: bool = False  # feed extrinsics/intrinsics (camera-encoder path)
     use_ray_pose: bool = False  # pose from the DualDPT ray branch instead of cam_dec
     expect_ref_reorder: bool = False  # assert the chosen reference view is not view 0
+    export_feat_layers: tuple[int, ...] = ()  # backbone layers whose features the reference exports ("aux")
 
 
 @dataclass
@@ -157,7 +158,10 @@ _register(
         cases=[
             Case("1view_112x84", views=1, height=112, width=84, seed=11),
             # >= 3 views without poses: reference-view selection + reordering
-            Case("4view_56x70", views=4, height=56, width=70, seed=19, expect_ref_reorder=True),
+            # also exports two layers' features: a local one before and a global one after the
+            # reordering (the reference exports those in the reordered view order)
+            Case("4view_56x70", views=4, height=56, width=70, seed=19, expect_ref_reorder=True,
+                 export_feat_layers=(0, 3)),
             # poses given: camera tokens come from CameraEnc, no reference selection
             Case("3view_posed_70x56", views=3, height=70, width=56, seed=14, with_pose=True),
             # two views (no reference selection below 3 views); pose from the ray branch
@@ -717,16 +721,18 @@ def compute_case(net: DepthAnything3Net, spec: FixtureSpec, case: Case) -> tuple
             image,
             extrinsics,
             intrinsics,
-            export_feat_layers=[],
+            export_feat_layers=list(case.export_feat_layers),
             infer_gs=False,
             use_ray_pose=case.use_ray_pose,
             ref_view_strategy="saddle_balanced",
         )
 
     outputs = {}
+    for layer_name, feat in out.get("aux", {}).items():
+        outputs[f"aux.{layer_name}"] = feat  # exported features: (B, S, h/14, w/14, C)
     for key, value in out.items():
         if not isinstance(value, torch.Tensor):
-            continue  # "aux" (exported features) is an empty dict here
+            continue  # "aux" was taken above
         # "pred_" keeps predicted cameras apart from the input cameras of posed cases
         name = {"extrinsics": "pred_extrinsics", "intrinsics": "pred_intrinsics"}.get(key, key)
         assert value.dtype == torch.float32, f"{key} is {value.dtype}, expected fp32"
@@ -772,6 +778,7 @@ def compute_case(net: DepthAnything3Net, spec: FixtureSpec, case: Case) -> tuple
         "use_ray_pose": str(case.use_ray_pose).lower(),
         "ref_view_strategy": "saddle_balanced",
         "seed": str(case.seed),
+        "export_feat_layers": ",".join(str(i) for i in case.export_feat_layers),
         "inputs": ",".join(inputs),
         "outputs": ",".join(outputs),
     }

@@ -107,7 +107,8 @@ Tensor DinoVisionTransformer::prepare_tokens(const Tensor& x) const {
 }
 
 BackboneOutput DinoVisionTransformer::forward(const Tensor& x, const Tensor& cam_token, RefViewStrategy strategy,
-                                              const AttentionOptions& attn, const BackboneHooks* hooks) const {
+                                              const AttentionOptions& attn, const BackboneHooks* hooks,
+                                              const std::vector<int>& export_layers) const {
   DA3_CHECK(x.dim() == 5 && x.size(2) == 3 && x.dtype() == DType::F32,
             "backbone: input must be (B, S, 3, H, W) f32, got " + x.describe());
   const int64_t B = x.size(0), S = x.size(1), H = x.size(3), W = x.size(4);
@@ -115,6 +116,9 @@ BackboneOutput DinoVisionTransformer::forward(const Tensor& x, const Tensor& cam
   DA3_CHECK(H % P == 0 && W % P == 0, "backbone: image size " + std::to_string(H) + "x" + std::to_string(W) +
                                           " is not a multiple of the patch size " + std::to_string(P));
   const int64_t gh = H / P, gw = W / P, N = 1 + gh * gw;
+  for (int i : export_layers)
+    DA3_CHECK(i >= 0 && i < cfg_.depth, "export_feat_layers: layer " + std::to_string(i) + " does not exist; the backbone has " +
+                                            std::to_string(cfg_.depth) + " blocks (0.." + std::to_string(cfg_.depth - 1) + ")");
   auto tap = [&](const std::string& name, const Tensor& t) {
     if (hooks && hooks->tap) hooks->tap(name, t);
   };
@@ -136,6 +140,7 @@ BackboneOutput DinoVisionTransformer::forward(const Tensor& x, const Tensor& cam
 
   BackboneOutput out;
   out.patch_embed_ms = patch_embed_ms;
+  out.exported.resize(export_layers.size());
   Tensor local = cur;
   bool reordered = false;
   for (int i = 0; i < cfg_.depth; ++i) {
@@ -175,6 +180,12 @@ BackboneOutput DinoVisionTransformer::forward(const Tensor& x, const Tensor& cam
       local = cur;
     }
     tap("block." + std::to_string(i), cur);
+    for (size_t k = 0; k < export_layers.size(); ++k)
+      if (export_layers[k] == i) {
+        Tensor f = cur.slice(2, 1, N).clone().view({B, S, gh, gw, C});
+        nn::layer_norm(f, norm_w_, norm_b_, kFinalNormEps, f);
+        out.exported[k] = f;
+      }
     if (std::find(cfg_.out_layers.begin(), cfg_.out_layers.end(), i) != cfg_.out_layers.end()) {
       Tensor o = cfg_.cat_token ? cat_last(local, cur) : cur;
       if (reordered) o = restore_original_order(o, out.ref_view);

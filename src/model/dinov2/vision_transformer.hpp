@@ -21,6 +21,9 @@ struct BackboneOutput {
   std::vector<Tensor> camera_tokens;
   std::vector<int64_t> ref_view;  // per batch item, when reference-view selection ran
   double patch_embed_ms = 0;      // time of the patch embedding (+ position embedding), for benchmarks
+  // One per requested export layer, in request order: (B, S, gh, gw, C), final norm applied,
+  // patch tokens only, in the blocks' view order (the reference does not restore it for these).
+  std::vector<Tensor> exported;
 };
 
 struct BackboneHooks {
@@ -36,7 +39,8 @@ class DinoVisionTransformer {
   // x: (B, S, 3, H, W) normalised images, H and W multiples of the patch size. cam_token:
   // (B, S, C) tokens from the camera encoder, or undefined.
   BackboneOutput forward(const Tensor& x, const Tensor& cam_token, RefViewStrategy strategy,
-                         const AttentionOptions& attn, const BackboneHooks* hooks = nullptr) const;
+                         const AttentionOptions& attn, const BackboneHooks* hooks = nullptr,
+                         const std::vector<int>& export_layers = {}) const;
 
   const BackboneConfig& config() const { return cfg_; }
 
