@@ -32,6 +32,11 @@ demo: build
 fixtures:
 	@bash tools/reference/setup_env.sh
 	@tools/reference/.venv/bin/python tools/reference/make_fixtures.py
+	@# make_fixtures.py rebuilds tiny-anyview/, where the ray-pose fixtures live: these come after it.
+	@tools/reference/.venv/bin/python tools/reference/make_ray_fixtures.py
+	@tools/reference/.venv/bin/python tools/reference/make_nested_fixture.py
+	@tools/reference/.venv/bin/python tools/reference/make_head_fixtures.py
+	@tools/reference/.venv/bin/python tools/reference/make_pipeline_fixtures.py
 
 clean:
 	rm -rf build
