@@ -26,6 +26,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def peak_rss_bytes() -> int:
+    """This process's own peak RSS (VmHWM): ru_maxrss would include the parent's peak from
+    before execve."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def reference_worker(args) -> int:
     """Runs in a child process so its peak RSS is its own."""
     import torch
@@ -57,7 +67,7 @@ def reference_worker(args) -> int:
             times.append((time.perf_counter() - t0) * 1e3)
             stages.append(dict(stage_ms))
     save_file({"depth": out["depth"].float().contiguous()}, args.ref_out)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    rss = peak_rss_bytes()
     mid = sorted(range(len(times)), key=times.__getitem__)[len(times) // 2]
     print(json.dumps({"median_ms": statistics.median(times), "peak_rss_bytes": rss, "stages_ms": stages[mid]}))
     return 0

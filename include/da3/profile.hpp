@@ -14,7 +14,7 @@ uint64_t tensor_bytes_live();
 uint64_t tensor_bytes_peak();
 void reset_tensor_bytes_peak();
 uint64_t tensor_cache_bytes();
-// Peak resident set size of this process so far, in bytes.
+// Peak resident set size of this program so far (since its execve), in bytes.
 uint64_t peak_rss_bytes();
 
 }  // namespace da3
