@@ -61,6 +61,14 @@ struct Row {
   size_t scratch_bytes;
 };
 
+AttentionOptions bench_options(AttentionBackend be, const std::string& dtype, AttentionStats* stats) {
+  AttentionOptions o;
+  o.backend = be;
+  o.precision = dtype == "bf16" ? AttentionPrecision::BF16 : AttentionPrecision::F32;
+  o.stats = stats;
+  return o;
+}
+
 const char* vit_name(int64_t heads) {
   switch (heads) {
     case 6: return "ViT-S";
@@ -255,11 +263,8 @@ int run(const BenchArgs& a) {
           }
           for (AttentionBackend be : backends) {
             if (be == AttentionBackend::Manual && n > a.manual_max_tokens) continue;
-            AttentionOptions opts;
-            opts.backend = be;
-            opts.precision = dtype == "bf16" ? AttentionPrecision::BF16 : AttentionPrecision::F32;
             AttentionStats stats;
-            opts.stats = &stats;
+            const AttentionOptions opts = bench_options(be, dtype, &stats);
             Tensor out;
             // The reference run already warmed manual up (same options but the precision, which
             // manual ignores); a second slow run would add nothing.
@@ -288,11 +293,8 @@ int run(const BenchArgs& a) {
           }
           for (AttentionBackend be : backends) {
             if (be == AttentionBackend::Manual && n > a.manual_max_tokens) continue;
-            AttentionOptions opts;
-            opts.backend = be;
-            opts.precision = dtype == "bf16" ? AttentionPrecision::BF16 : AttentionPrecision::F32;
             AttentionStats stats;
-            opts.stats = &stats;
+            const AttentionOptions opts = bench_options(be, dtype, &stats);
             Tensor out = empty_on(shape);
             attention_into(q, k, v, out, opts);  // warm-up (and primitive creation for sdpa)
             std::vector<double> ms;

@@ -104,18 +104,7 @@ void DPT::forward_chunk(const std::vector<Tensor>& feats, int64_t v0, int64_t n,
   // 3) Upsampling to the output size, pos-embed, then the main head (values, then the
   //    confidence in the last channel) and the sky head on the same features, band by band.
   const auto emit_depth = [&](int64_t row0, const Tensor& logits) {
-    const int64_t od = cfg_.output_dim, vals = std::max<int64_t>(od - 1, 1), px = logits.size(1) * w_out;
-    const float* l = logits.data_as<float>();
-    const HeadActivation act = activation_, cact = conf_activation_;
-    const bool has_conf = od > 1;
-    #pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t b = 0; b < n; ++b)
-      for (int64_t p = 0; p < px; ++p) {
-        const float* lp = l + (b * px + p) * od;
-        const int64_t o = (v0 + b) * h_out * w_out + row0 * w_out + p;  // output pixel index
-        for (int64_t c = 0; c < vals; ++c) out.depth.data_as<float>()[o * vals + c] = apply_head_activation(act, lp[c]);
-        if (has_conf) out.depth_conf.data_as<float>()[o] = apply_head_activation(cact, lp[od - 1]);
-      }
+    write_depth_band(logits, v0, row0, activation_, conf_activation_, out);
   };
   const auto emit_sky = [&](int64_t row0, const Tensor& logits) {
     const int64_t px = logits.size(1) * w_out;

@@ -96,4 +96,22 @@ void run_output_tail(const Tensor& x, int64_t h_out, int64_t w_out, const UvPosE
   }
 }
 
+void write_depth_band(const Tensor& logits, int64_t v0, int64_t row0, HeadActivation act, HeadActivation cact,
+                      HeadOutput& out) {
+  const int64_t n = logits.size(0), w_out = logits.size(2), od = logits.size(3);
+  const int64_t h_out = out.depth.size(2), px = logits.size(1) * w_out, vals = std::max<int64_t>(od - 1, 1);
+  const bool has_conf = od > 1;
+  const float* l = logits.data_as<float>();
+  float* depth = out.depth.data_as<float>();
+  float* conf = has_conf ? out.depth_conf.data_as<float>() : nullptr;
+  #pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t p = 0; p < px; ++p) {
+      const float* lp = l + (b * px + p) * od;
+      const int64_t o = (v0 + b) * h_out * w_out + row0 * w_out + p;  // output pixel index
+      for (int64_t c = 0; c < vals; ++c) depth[o * vals + c] = apply_head_activation(act, lp[c]);
+      if (has_conf) conf[o] = apply_head_activation(cact, lp[od - 1]);
+    }
+}
+
 }  // namespace da3::model

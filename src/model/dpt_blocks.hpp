@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "model/head_output.hpp"
 #include "model/utils/head_utils.hpp"
 #include "model/weights.hpp"
 #include "nn/conv.hpp"
@@ -87,5 +88,11 @@ struct TailBranch {
 // the layers one after the other on whole maps.
 void run_output_tail(const Tensor& x, int64_t h_out, int64_t w_out, const UvPosEmbed* pe, int64_t W, int64_t H,
                      const std::vector<TailBranch>& branches);
+
+// A band of the main branch's logits (n, rows, w_out, od) into out.depth (values: the first
+// max(od - 1, 1) channels through `act`) and, when od > 1, out.depth_conf (the last channel
+// through `cact`), for views v0.. and output rows row0..
+void write_depth_band(const Tensor& logits, int64_t v0, int64_t row0, HeadActivation act, HeadActivation cact,
+                      HeadOutput& out);
 
 }  // namespace da3::model

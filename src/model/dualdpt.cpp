@@ -155,17 +155,7 @@ void DualDPT::forward_chunk(const std::vector<Tensor>& feats, int64_t v0, int64_
   // 3) Main head: upsample to the output size, pos-embed, output_conv2, activations.
   const int64_t h_out = out.depth_conf.size(2), w_out = out.depth_conf.size(3);
   const auto emit_depth = [&](int64_t row0, const Tensor& logits) {
-    const int64_t od = cfg_.output_dim, vals = od - 1, rows = logits.size(1), px = rows * w_out;
-    const float* l = logits.data_as<float>();
-    const HeadActivation act = activation_, cact = conf_activation_;
-    #pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t b = 0; b < n; ++b)
-      for (int64_t p = 0; p < px; ++p) {
-        const float* lp = l + (b * px + p) * od;
-        const int64_t o = (v0 + b) * h_out * w_out + row0 * w_out + p;  // output pixel index
-        for (int64_t c = 0; c < vals; ++c) out.depth.data_as<float>()[o * vals + c] = apply_head_activation(act, lp[c]);
-        out.depth_conf.data_as<float>()[o] = apply_head_activation(cact, lp[vals]);
-      }
+    write_depth_band(logits, v0, row0, activation_, conf_activation_, out);  // od >= 2: depth + conf
   };
   run_output_tail(main, h_out, w_out, cfg_.pos_embed ? &pos_embed_ : nullptr, W, H,
                   {{&output_conv2_0_, &output_conv2_2_, emit_depth}});
