@@ -70,6 +70,13 @@ Tensor DinoVisionTransformer::interpolate_pos_encoding(int64_t gh, int64_t gw) c
   return out;
 }
 
+const Tensor& DinoVisionTransformer::pos_encoding_for(int64_t gh, int64_t gw) const {
+  std::lock_guard<std::mutex> lk(pos_cache_->mu);
+  auto it = pos_cache_->by_grid.find({gh, gw});
+  if (it == pos_cache_->by_grid.end()) it = pos_cache_->by_grid.emplace(std::make_pair(gh, gw), interpolate_pos_encoding(gh, gw)).first;
+  return it->second;  // std::map nodes stay put
+}
+
 Tensor DinoVisionTransformer::prepare_tokens(const Tensor& x) const {
   const int64_t B = x.size(0), S = x.size(1), H = x.size(3), W = x.size(4);
   const int64_t P = cfg_.patch_size, gh = H / P, gw = W / P, C = cfg_.embed_dim;
@@ -91,7 +98,7 @@ Tensor DinoVisionTransformer::prepare_tokens(const Tensor& x) const {
       }
   Tensor emb = patch_proj_.forward(patches);  // (B*S, Np, C)
   Tensor tokens = Tensor::empty({B * S, 1 + np, C});
-  const Tensor pos = interpolate_pos_encoding(gh, gw);
+  const Tensor& pos = pos_encoding_for(gh, gw);
   const float* pp = pos.data_as<float>();
   const float* cls = cls_token_.contiguous().data_as<float>();
   const float* e = emb.data_as<float>();

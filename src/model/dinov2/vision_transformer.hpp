@@ -5,6 +5,9 @@
 // (cross-view) attention from alt_start, RoPE from rope_start, QK-norm from qknorm_start, and
 // the out_layers taps.
 #include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -47,12 +50,19 @@ class DinoVisionTransformer {
  private:
   Tensor prepare_tokens(const Tensor& x) const;  // (B*S, 1 + Np, C)
   Tensor interpolate_pos_encoding(int64_t gh, int64_t gw) const;
+  // The resampled position embedding depends only on the patch grid: computed once per (gh, gw).
+  const Tensor& pos_encoding_for(int64_t gh, int64_t gw) const;
 
   BackboneConfig cfg_;
   nn::Linear patch_proj_;  // the 14x14 stride-14 conv as a matmul over flattened patches
   Tensor cls_token_, camera_token_, pos_embed_;
   std::vector<Block> blocks_;
   Tensor norm_w_, norm_b_;
+  struct PosCache {
+    std::mutex mu;
+    std::map<std::pair<int64_t, int64_t>, Tensor> by_grid;
+  };
+  std::shared_ptr<PosCache> pos_cache_ = std::make_shared<PosCache>();
 };
 
 }  // namespace da3::model
