@@ -65,7 +65,7 @@ Action add_bench_model_command(CLI::App& bench) {
     std::normal_distribution<float> nd;
     for (int64_t i = 0; i < x.numel(); ++i) x.data_as<float>()[i] = nd(rng);
 
-    model.forward(x);  // warm-up: oneDNN kernel generation, weight packing, first-touch
+    model.forward(x);  // warm-up: oneDNN kernel generation, first touch of weights and tensor blocks
     std::vector<double> total, backbone, patch_embed, blocks, head, camera, other;
     uint64_t flops = 0;
     reset_tensor_bytes_peak();

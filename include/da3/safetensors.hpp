@@ -36,7 +36,8 @@ class SafetensorsFile {
   size_t file_size() const;
   // Drops this process's resident copy of the mapped pages (the page cache keeps them). Views stay
   // valid: a page touched again is read back from the file. For after load, once the weights
-  // have been repacked, so the checkpoint is not counted twice in the resident set.
+  // have been copied or repacked where needed, so the checkpoint is not counted twice in the
+  // resident set.
   void release_resident_pages() const;
 
  private:
