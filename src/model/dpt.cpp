@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "nn/interpolate_nhwc.hpp"
 
 namespace da3::model {
 
@@ -82,15 +81,8 @@ void DPT::forward_chunk(const std::vector<Tensor>& feats, int64_t v0, int64_t n,
 
   // 1) Per stage: tokens -> (n, ph, pw, C) map (already NHWC), 1x1 projection, optional
   //    pos-embed, resize, scratch adapter.
-  std::array<Tensor, 4> rn;
-  for (int k = 0; k < 4; ++k) {
-    Tensor x = feats[k].slice(0, v0, v0 + n).view({n, ph, pw, d});
-    x = stages_.projects[k].forward(x);
-    if (cfg_.pos_embed) pos_embed_.add_(x, W, H);
-    x = stages_.resize[k].forward(x);
-    if (hooks && hooks->tap) hooks->tap("resize." + std::to_string(k), v0, x);
-    rn[k] = stages_.layer_rn[k].forward(x);
-  }
+  const auto map = [&](int k) { return feats[k].slice(0, v0, v0 + n).view({n, ph, pw, d}); };
+  const std::array<Tensor, 4> rn = stages_.forward(map, cfg_.pos_embed ? &pos_embed_ : nullptr, W, H, hooks, v0);
 
   // 2) _fuse, level 4 -> 1, then output_conv1 and the upsampling to the output size.
   Tensor fused = refine_[3].forward(rn[3], nullptr, hw(rn[2]));

@@ -75,6 +75,19 @@ DptStages::DptStages(const Weights& w, int64_t dim_in, const std::vector<int>& o
   }
 }
 
+std::array<Tensor, 4> DptStages::forward(const std::function<Tensor(int k)>& map, const UvPosEmbed* pe, int64_t W,
+                                         int64_t H, const HeadHooks* hooks, int64_t v0) const {
+  std::array<Tensor, 4> rn;
+  for (int k = 0; k < 4; ++k) {
+    Tensor x = projects[k].forward(map(k));
+    if (pe) pe->add_(x, W, H);
+    x = resize[k].forward(x);
+    if (hooks && hooks->tap) hooks->tap("resize." + std::to_string(k), v0, x);
+    rn[k] = layer_rn[k].forward(x);
+  }
+  return rn;
+}
+
 void run_output_tail(const Tensor& x, int64_t h_out, int64_t w_out, const UvPosEmbed* pe, int64_t W, int64_t H,
                      const std::vector<TailBranch>& branches) {
   // 32 output rows per band: the band's maps (~2 MB per view at 504 wide) stay in cache between

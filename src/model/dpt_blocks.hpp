@@ -61,6 +61,13 @@ class ResizeLayer {
 // The projections and resizers of the four stages plus scratch.layer{1..4}_rn, built from the
 // head's weights (w scoped at the head).
 struct DptStages {
+  // map(k): stage k's tapped tokens as an (n, ph, pw, dim_in) NHWC map, asked for one stage at a
+  // time so only one stage's input is alive. Returns the four scratch adapters' outputs: 1x1
+  // projection, the UV pos-embed of a W x H image when `pe` is given, resize, layer_rn.
+  // `hooks->tap` sees each resized map as "resize.<k>" (views from v0).
+  std::array<Tensor, 4> forward(const std::function<Tensor(int k)>& map, const UvPosEmbed* pe, int64_t W, int64_t H,
+                                const HeadHooks* hooks, int64_t v0) const;
+
   std::array<nn::Conv2d, 4> projects;  // 1x1, dim_in -> out_channels[k]
   std::array<ResizeLayer, 4> resize;
   std::array<nn::Conv2d, 4> layer_rn;  // 3x3, out_channels[k] -> features, no bias

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "nn/activations.hpp"
-#include "nn/interpolate_nhwc.hpp"
 #include "nn/norm.hpp"
 
 namespace da3::model {
@@ -130,15 +129,10 @@ void DualDPT::forward_chunk(const std::vector<Tensor>& feats, int64_t v0, int64_
 
   // 1) Per stage: token norm, tokens -> (n, ph, pw, C) map (already NHWC: no permute), 1x1
   //    projection, pos-embed, resize to the stage's scale, scratch adapter.
-  std::array<Tensor, 4> rn;
-  for (int k = 0; k < 4; ++k) {
-    Tensor x = nn::layer_norm(feats[k].slice(0, v0, v0 + n), norm_w_, norm_b_, kNormEps).view({n, ph, pw, d});
-    x = stages_.projects[k].forward(x);
-    if (cfg_.pos_embed) pos_embed_.add_(x, W, H);
-    x = stages_.resize[k].forward(x);
-    if (hooks && hooks->tap) hooks->tap("resize." + std::to_string(k), v0, x);
-    rn[k] = stages_.layer_rn[k].forward(x);
-  }
+  const auto map = [&](int k) {
+    return nn::layer_norm(feats[k].slice(0, v0, v0 + n), norm_w_, norm_b_, kNormEps).view({n, ph, pw, d});
+  };
+  const std::array<Tensor, 4> rn = stages_.forward(map, cfg_.pos_embed ? &pos_embed_ : nullptr, W, H, hooks, v0);
 
   // 2) _fuse: the main and aux chains read the same adapters, level 4 -> 1.
   Tensor main = refine_[3].forward(rn[3], nullptr, hw(rn[2]));

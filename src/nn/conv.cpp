@@ -16,17 +16,10 @@ struct Conv2d::Impl {
 
 Conv2d::Conv2d(const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding, std::string name)
     : stride_(stride), pad_(padding), name_(std::move(name)) {
-  DA3_CHECK(weight.defined() && weight.dim() == 4 && weight.size(2) == weight.size(3),
-            name_ + ": weight must be (out, in, k, k), got " + weight.describe());
-  DA3_CHECK(stride >= 1 && padding >= 0, name_ + ": stride must be >= 1 and padding >= 0");
+  const Tensor wf = detail::checked_conv_weight(weight, bias, stride, padding, /*out_axis=*/0, name_);
   out_ = weight.size(0);
   in_ = weight.size(1);
   k_ = weight.size(2);
-  if (bias.defined())
-    DA3_CHECK(bias.dim() == 1 && bias.size(0) == out_,
-              name_ + ": bias must be (" + std::to_string(out_) + ",), got " + bias.describe());
-  const Tensor wf =
-      weight.dtype() == DType::F32 && weight.is_contiguous() ? weight : weight.to(DType::F32).contiguous();
   dnnl::memory user({{out_, in_, k_, k_}, dt::f32, tag::oihw}, cpu_engine(), const_cast<void*>(wf.data()));
 
   const int64_t in = in_, out = out_, k = k_, s = stride_, p = pad_;

@@ -25,17 +25,10 @@ struct ConvTranspose2d::Impl {
 ConvTranspose2d::ConvTranspose2d(const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding,
                                  std::string name)
     : stride_(stride), pad_(padding), name_(std::move(name)) {
-  DA3_CHECK(weight.defined() && weight.dim() == 4 && weight.size(2) == weight.size(3),
-            name_ + ": weight must be (in, out, k, k), got " + weight.describe());
-  DA3_CHECK(stride >= 1 && padding >= 0, name_ + ": stride must be >= 1 and padding >= 0");
+  const Tensor wf = detail::checked_conv_weight(weight, bias, stride, padding, /*out_axis=*/1, name_);
   in_ = weight.size(0);
   out_ = weight.size(1);
   k_ = weight.size(2);
-  if (bias.defined())
-    DA3_CHECK(bias.dim() == 1 && bias.size(0) == out_,
-              name_ + ": bias must be (" + std::to_string(out_) + ",), got " + bias.describe());
-  const Tensor wf =
-      weight.dtype() == DType::F32 && weight.is_contiguous() ? weight : weight.to(DType::F32).contiguous();
   impl_ = std::make_shared<Impl>();
   if (k_ == stride_ && pad_ == 0) {
     // Linear weight row (ky·k + kx)·out + o holds w[:, o, ky, kx], so a row of the GEMM output

@@ -2,6 +2,19 @@
 
 namespace da3::nn::detail {
 
+Tensor checked_conv_weight(const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding, int out_axis,
+                           const std::string& name) {
+  DA3_CHECK(weight.defined() && weight.dim() == 4 && weight.size(2) == weight.size(3),
+            name + ": weight must be " + (out_axis == 0 ? "(out, in, k, k)" : "(in, out, k, k)") + ", got " +
+                weight.describe());
+  DA3_CHECK(stride >= 1 && padding >= 0, name + ": stride must be >= 1 and padding >= 0");
+  const int64_t out = weight.size(out_axis);
+  if (bias.defined())
+    DA3_CHECK(bias.dim() == 1 && bias.size(0) == out,
+              name + ": bias must be (" + std::to_string(out) + ",), got " + bias.describe());
+  return weight.dtype() == DType::F32 && weight.is_contiguous() ? weight : weight.to(DType::F32);  // to(): a contiguous copy
+}
+
 using tag = dnnl::memory::format_tag;
 
 DnnlConv::DnnlConv(std::string name, const dnnl::memory& user_weights, const Tensor& bias, MakePd make,

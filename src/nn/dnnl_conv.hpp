@@ -16,6 +16,13 @@
 
 namespace da3::nn::detail {
 
+// Checks a Conv2d / ConvTranspose2d weight (square k x k kernel; output channels on axis
+// `out_axis`: 0 for (out, in, k, k), 1 for (in, out, k, k)), its bias, stride and padding, and
+// returns the weight as contiguous f32: the tensor itself when it already is one (no copy of a
+// mapped checkpoint), else a converted copy.
+Tensor checked_conv_weight(const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding, int out_axis,
+                           const std::string& name);
+
 class DnnlConv {
  public:
   // Builds the primitive descriptor for an NHWC input of (n, h, w) with these post-ops.

@@ -52,7 +52,7 @@ Linear::Linear(const Tensor& weight, const Tensor& bias, std::string name, const
     impl_->bias = bias.to(DType::F32);  // a copy: biases are tiny and get scaled below
   }
   const bool in_place = weight.dtype() == DType::F32 && weight.is_contiguous() && !fold_scale.defined();
-  impl_->weight = in_place ? weight : weight.to(DType::F32).contiguous();
+  impl_->weight = in_place ? weight : weight.to(DType::F32);  // to(): an owned contiguous copy
   if (fold_scale.defined()) {
     DA3_CHECK(fold_scale.numel() == out_, name_ + ": fold_scale must have " + std::to_string(out_) + " values");
     const Tensor g = fold_scale.to(DType::F32).contiguous();
@@ -124,7 +124,8 @@ Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {
   Tensor tmp = manual ? Tensor::empty(out_shape) : Tensor();
   dnnl::memory src({{m, in_}, dt::f32, tag::ab}, eng, xc.data());
   dnnl::memory dst({{m, out_}, dt::f32, tag::ab}, eng, manual ? tmp.data() : y.data());
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, dnnl::memory({{in_, out_}, dt::f32, tag::ba}, eng, impl_->weight.data())}, {DNNL_ARG_DST, dst}};
+  dnnl::memory wei({{in_, out_}, dt::f32, tag::ba}, eng, impl_->weight.data());
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}};
   if (impl_->bias.defined())
     args.emplace(DNNL_ARG_BIAS, dnnl::memory({{1, out_}, dt::f32, tag::ab}, eng, impl_->bias.data()));
   if (ep.scale && !manual) {
