@@ -38,6 +38,7 @@ dnnl::primitive_desc DnnlConv::make_pd(int64_t n, int64_t h, int64_t w, bool acc
   if (relu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
   dnnl::primitive_attr attr;
   attr.set_post_ops(po);
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   try {
     return make_(n, h, w, attr, pad_rows);
   } catch (const dnnl::error& e) {
@@ -65,7 +66,7 @@ const DnnlConv::Entry& DnnlConv::entry(int64_t n, int64_t h, int64_t w, bool acc
   auto it = cache_.find(key);
   if (it != cache_.end()) return it->second;
   const dnnl::primitive_desc pd = make_pd(n, h, w, accumulate, relu, pad_rows);
-  Entry e{dnnl::primitive(pd), pd.src_desc(), pd.dst_desc(), weights_for(pd.weights_desc())};
+  Entry e{dnnl::primitive(pd), pd.src_desc(), pd.dst_desc(), pd.scratchpad_desc(), weights_for(pd.weights_desc())};
   return cache_.emplace(key, std::move(e)).first->second;
 }
 
@@ -82,6 +83,7 @@ void DnnlConv::execute(const Tensor& x, Tensor& y, const ConvEpilogue& ep, bool 
   if (bias_.defined())
     args.emplace(DNNL_ARG_BIAS, dnnl::memory({{bias_.numel()}, dnnl::memory::data_type::f32, tag::x}, eng,
                                              const_cast<void*>(bias_.data())));
+  args.emplace(DNNL_ARG_SCRATCHPAD, thread_scratchpad(e->scratchpad));
   dnnl::stream s(eng);
   e->prim.execute(s, args);
   s.wait();

@@ -44,7 +44,7 @@ class DnnlConv {
  private:
   struct Entry {
     dnnl::primitive prim;
-    dnnl::memory::desc src, dst;
+    dnnl::memory::desc src, dst, scratchpad;
     const dnnl::memory* weights;  // one of packs_
   };
   using Key = std::tuple<int64_t, int64_t, int64_t, bool, bool, bool>;  // n, h, w, accumulate, relu, pad_rows

@@ -35,6 +35,7 @@ struct Linear::Impl {
   std::mutex mu;
   struct Entry {
     dnnl::matmul prim;
+    dnnl::memory::desc scratchpad;
     bool manual_epilogue = false;  // scale / accumulate applied by our loop, not post-ops
   };
   std::map<Key, Entry> cache;
@@ -102,6 +103,7 @@ Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {
         if (with_scale_sum && ep.accumulate) po.append_sum(1.f);
         dnnl::primitive_attr attr;
         attr.set_post_ops(po);
+        attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
         if (impl_->bias.defined()) {
           dnnl::memory::desc b_md({1, out_}, dt::f32, tag::ab);
           return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, w_md, b_md, dst_md), attr, eng);
@@ -114,7 +116,7 @@ Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {
         pd = make_pd(false);
         manual = true;
       }
-      Impl::Entry e{dnnl::matmul(pd), manual};
+      Impl::Entry e{dnnl::matmul(pd), pd.scratchpad_desc(), manual};
       it = impl_->cache.emplace(key, std::move(e)).first;
     }
     entry = &it->second;
@@ -134,6 +136,7 @@ Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {
                  dnnl::memory({{1, out_}, dt::f32, tag::ab}, eng, const_cast<void*>(ep.scale->data())));
   }
   count_flops(static_cast<uint64_t>(2 * m * in_ * out_));
+  args.emplace(DNNL_ARG_SCRATCHPAD, thread_scratchpad(entry->scratchpad));
   dnnl::stream s(eng);
   entry->prim.execute(s, args);
   s.wait();
