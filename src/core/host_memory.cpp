@@ -2,11 +2,13 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
 
 #include "da3/error.hpp"
 #include "da3/profile.hpp"
@@ -18,6 +20,7 @@ namespace {
 constexpr size_t kAlign = 64;
 constexpr size_t kLargeBlock = size_t(1) << 20;  // below this, malloc's free lists do well
 constexpr size_t kGranule = size_t(64) << 10;    // large sizes rounded up to this
+constexpr size_t kChunk = size_t(256) << 20;     // address space reserved at a time
 
 std::atomic<uint64_t> g_live{0}, g_peak{0};
 
@@ -29,52 +32,110 @@ void note_alloc(size_t n) {
 }
 void note_free(size_t n) { g_live.fetch_sub(n, std::memory_order_relaxed); }
 
-// Freed large blocks by size. Bounded, so a pass over unusual shapes cannot pin its memory.
-class BlockCache {
+// Large tensors come from a few big reserved mappings, handed out first fit (oldest mapping,
+// then lowest address) and coalesced when freed. Pages stay faulted in after a free, so the next forward pass reuses them
+// with no page-fault or zeroing cost; and because a freed range can serve any smaller request
+// (not only its own size, as a by-size cache would), the resident footprint stays close to the
+// peak of live tensors rather than to the sum of every size ever freed.
+class Arena {
  public:
-  void* take(size_t size) {
+  // A block of `size` bytes and the index of the mapping it lies in; nullptr when the OS refuses.
+  char* take(size_t size, int* chunk_index) {
     std::lock_guard<std::mutex> lk(mu_);
-    auto it = free_.find(size);
-    if (it == free_.end()) return nullptr;
-    void* p = it->second;
-    free_.erase(it);
-    cached_ -= size;
+    for (auto it = free_.begin(); it != free_.end(); ++it) {
+      if (it->second.size < size) continue;
+      const auto [chunk, p] = it->first;
+      const Range r = it->second;
+      free_.erase(it);
+      const size_t warm = std::min(r.resident, size);
+      retained_ -= warm;
+      if (r.size > size) free_.emplace(Key{chunk, p + size}, Range{r.size - size, r.resident - warm});
+      *chunk_index = chunk;
+      return p;
+    }
+    const size_t bytes = std::max(kChunk, size);
+    void* m = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) return nullptr;
+    char* p = static_cast<char*>(m);
+    *chunk_index = chunks_++;
+    if (bytes > size) free_.emplace(Key{*chunk_index, p + size}, Range{bytes - size, 0});
     return p;
   }
-  void give(void* p, size_t size) {
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      if (cached_ + size <= limit()) {
-        free_.emplace(size, p);
-        cached_ += size;
+
+  void give(char* p, size_t size, int chunk) {
+    std::lock_guard<std::mutex> lk(mu_);
+    retained_ += size;
+    Range r{size, size};
+    auto next = free_.lower_bound(Key{chunk, p});
+    if (next != free_.end() && next->first == Key{chunk, p + size}) {
+      r.size += next->second.size;
+      r.resident += next->second.resident;
+      next = free_.erase(next);
+    }
+    if (next != free_.begin()) {
+      auto prev = std::prev(next);
+      if (prev->first.first == chunk && prev->first.second + prev->second.size == p) {
+        prev->second.size += r.size;
+        prev->second.resident += r.resident;
+        trim(prev);
         return;
       }
     }
-    ::munmap(p, size);
+    trim(free_.emplace(Key{chunk, p}, r).first);
   }
-  uint64_t cached() {
+
+  uint64_t retained() {
     std::lock_guard<std::mutex> lk(mu_);
-    return cached_;
+    return retained_;
   }
 
  private:
+  // Ordered by mapping, oldest first, then address: first fit then prefers memory that has been
+  // touched before, and ranges of different mappings never merge even when they are adjacent.
+  using Key = std::pair<int, char*>;
+  struct Range {
+    size_t size;
+    size_t resident;  // upper bound on the faulted-in bytes of this free range
+  };
+
+  // Beyond the retention limit, free ranges give their pages back (they stay reserved, and
+  // fault in as zero pages when used again): largest first, starting with the one just freed.
+  void trim(std::map<Key, Range>::iterator just_freed) {
+    if (retained_ <= limit()) return;
+    release(just_freed);
+    while (retained_ > limit()) {
+      auto big = std::max_element(free_.begin(), free_.end(),
+                                  [](const auto& a, const auto& b) { return a.second.resident < b.second.resident; });
+      if (big == free_.end() || big->second.resident == 0) break;
+      release(big);
+    }
+  }
+  void release(std::map<Key, Range>::iterator it) {
+    if (it->second.resident == 0) return;
+    ::madvise(it->first.second, it->second.size, MADV_DONTNEED);
+    retained_ -= std::min(retained_, it->second.resident);
+    it->second.resident = 0;
+  }
+
   static size_t limit() {
-    // DA3_TENSOR_CACHE_MB bounds the cache (0 turns it off); 512 MiB by default, more than a
-    // DA3-LARGE forward's largest set of simultaneously freed buffers at 504x378.
+    // DA3_TENSOR_CACHE_MB bounds the freed-but-resident bytes kept for reuse (0: every free
+    // gives its pages back); 512 MiB by default.
     static const size_t v = [] {
       const char* e = std::getenv("DA3_TENSOR_CACHE_MB");
       return (e && *e ? static_cast<size_t>(std::strtoull(e, nullptr, 10)) : size_t(512)) << 20;
     }();
     return v;
   }
+
   std::mutex mu_;
-  std::multimap<size_t, void*> free_;
-  size_t cached_ = 0;
+  std::map<Key, Range> free_;
+  int chunks_ = 0;
+  size_t retained_ = 0;
 };
 
-BlockCache& cache() {
-  static BlockCache* c = new BlockCache;  // never destroyed: tensors may outlive static teardown
-  return *c;
+Arena& arena() {
+  static Arena* a = new Arena;  // never destroyed: tensors may outlive static teardown
+  return *a;
 }
 
 }  // namespace
@@ -82,7 +143,7 @@ BlockCache& cache() {
 uint64_t tensor_bytes_live() { return g_live.load(std::memory_order_relaxed); }
 uint64_t tensor_bytes_peak() { return g_peak.load(std::memory_order_relaxed); }
 void reset_tensor_bytes_peak() { g_peak.store(g_live.load()); }
-uint64_t tensor_cache_bytes() { return cache().cached(); }
+uint64_t tensor_cache_bytes() { return arena().retained(); }
 
 namespace detail {
 
@@ -98,16 +159,13 @@ std::shared_ptr<void> allocate_host(size_t bytes) {
     });
   }
   const size_t size = (bytes + kGranule - 1) / kGranule * kGranule;
-  void* p = cache().take(size);
-  if (!p) {
-    p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-      throw Error("out of memory mapping " + std::to_string(bytes >> 20) + " MiB for a tensor");
-  }
+  int chunk = 0;
+  char* p = arena().take(size, &chunk);
+  if (!p) throw Error("out of memory mapping " + std::to_string(bytes >> 20) + " MiB for a tensor");
   note_alloc(size);
-  return std::shared_ptr<void>(p, [size](void* q) {
+  return std::shared_ptr<void>(p, [size, chunk](void* q) {
     note_free(size);
-    cache().give(q, size);
+    arena().give(static_cast<char*>(q), size, chunk);
   });
 }
 
