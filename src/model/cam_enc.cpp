@@ -20,7 +20,7 @@ CameraEnc::CameraEnc(const Weights& w, const CameraEncConfig& cfg) : cfg_(cfg) {
   trunk_norm_b_ = w.get("trunk_norm.bias", {d});
   for (int i = 0; i < cfg.trunk_depth; ++i)
     trunk_.emplace_back(w.child("trunk." + std::to_string(i)), d, cfg.num_heads, cfg.mlp_ratio, "mlp", false, false,
-                        100.f, kNormEps);
+                        100.f, kNormEps, /*fold_layer_scale=*/false);  // used only with known poses
 }
 
 Tensor CameraEnc::forward(const Tensor& extrinsics, const Tensor& intrinsics, int64_t h, int64_t w,

@@ -88,8 +88,7 @@ void DPT::forward_chunk(const std::vector<Tensor>& feats, int64_t v0, int64_t n,
   Tensor fused = refine_[3].forward(rn[3], nullptr, hw(rn[2]));
   fused = refine_[2].forward(fused, &rn[2], hw(rn[1]));
   fused = refine_[1].forward(fused, &rn[1], hw(rn[0]));
-  fused = refine_[0].forward(fused, &rn[0], std::nullopt);
-  fused = output_conv1_.forward(fused);
+  fused = refine_[0].forward_into_conv3x3(fused, &rn[0], output_conv1_);
   if (hooks && hooks->tap) hooks->tap("output_conv1", v0, fused);
   const int64_t h_out = out.depth.size(2), w_out = out.depth.size(3);
 

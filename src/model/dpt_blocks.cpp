@@ -1,6 +1,7 @@
 #include "model/dpt_blocks.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "nn/elementwise.hpp"
 #include "nn/interpolate_nhwc.hpp"
@@ -31,8 +32,7 @@ FeatureFusionBlock::FeatureFusionBlock(const Weights& w, int64_t f, bool has_res
   if (has_residual_) unit1_ = ResidualConvUnit(w.child("resConfUnit1"), f);
 }
 
-Tensor FeatureFusionBlock::forward(const Tensor& x0, const Tensor* x1,
-                                   std::optional<std::pair<int64_t, int64_t>> size) const {
+Tensor FeatureFusionBlock::fuse(const Tensor& x0, const Tensor* x1) const {
   Tensor y;
   if (has_residual_ && x1) {
     // y = x0 + resConfUnit1(x1) = x0 + x1 + branch(x1): sum the skips, then accumulate the branch.
@@ -42,11 +42,38 @@ Tensor FeatureFusionBlock::forward(const Tensor& x0, const Tensor* x1,
     y = x0.clone();  // the caller's tensor may feed another block (DualDPT's two chains)
   }
   unit2_.add_branch(y, y);
-  const auto [oh, ow] = size ? *size : std::make_pair(y.size(1) * 2, y.size(2) * 2);
   // The reference upsamples, then applies the 1x1 out_conv. Both are linear per pixel and the
   // bilinear weights of each output pixel sum to 1 (so the bias passes through), hence the conv
   // runs first, on a quarter of the pixels; the results differ by float rounding only.
-  return nn::interpolate_bilinear_nhwc(out_conv_.forward(y), oh, ow, /*align_corners=*/true);
+  return out_conv_.forward(y);
+}
+
+Tensor FeatureFusionBlock::forward(const Tensor& x0, const Tensor* x1,
+                                   std::optional<std::pair<int64_t, int64_t>> size) const {
+  const Tensor y = fuse(x0, x1);
+  const auto [oh, ow] = size ? *size : std::make_pair(y.size(1) * 2, y.size(2) * 2);
+  return nn::interpolate_bilinear_nhwc(y, oh, ow, /*align_corners=*/true);
+}
+
+Tensor FeatureFusionBlock::forward_into_conv3x3(const Tensor& x0, const Tensor* x1, const nn::Conv2d& next) const {
+  DA3_CHECK(next.kernel_size() == 3 && next.out_size(8) == 8, "forward_into_conv3x3: expects a 3x3 conv, stride 1, padding 1");
+  const Tensor y = fuse(x0, x1);
+  const int64_t n = y.size(0), oh = y.size(1) * 2, ow = y.size(2) * 2, c = y.size(3), co = next.out_channels();
+  constexpr int64_t kBandRows = 32;  // as in run_output_tail: a band's maps stay in cache
+  Tensor out = Tensor::empty({n, oh, ow, co});
+  Tensor band;
+  for (int64_t r0 = 0; r0 < oh; r0 += kBandRows) {
+    const int64_t rows = std::min(kBandRows, oh - r0);
+    if (!band.defined() || band.size(1) != rows + 2) band = Tensor::empty({n, rows + 2, ow, c});
+    // One halo row above and below; those outside the map are the convolution's zero padding.
+    nn::interpolate_bilinear_nhwc_rows(y, oh, ow, /*align_corners=*/true, r0 - 1, band);
+    const Tensor part = next.forward_band(band);
+    const int64_t per_view = rows * ow * co;
+    for (int64_t b = 0; b < n; ++b)
+      std::memcpy(out.data_as<float>() + (b * oh + r0) * ow * co, part.data_as<float>() + b * per_view,
+                  per_view * sizeof(float));
+  }
+  return out;
 }
 
 ResizeLayer::ResizeLayer(const Weights& w, int stage, int64_t c) : stage_(stage) {

@@ -37,8 +37,13 @@ class FeatureFusionBlock {
   FeatureFusionBlock() = default;
   FeatureFusionBlock(const Weights& w, int64_t features, bool has_residual);
   Tensor forward(const Tensor& x0, const Tensor* x1, std::optional<std::pair<int64_t, int64_t>> size) const;
+  // next(forward(x0, x1, 2x)) for a 3x3, stride-1, padding-1 `next` (the heads' output_conv1),
+  // streamed in row bands: the upsampled map, the largest of the head (216x288x64 per view at
+  // 504x378), is never held whole.
+  Tensor forward_into_conv3x3(const Tensor& x0, const Tensor* x1, const nn::Conv2d& next) const;
 
  private:
+  Tensor fuse(const Tensor& x0, const Tensor* x1) const;  // everything before the upsampling
   bool has_residual_ = true;
   ResidualConvUnit unit1_, unit2_;
   nn::Conv2d out_conv_;

@@ -141,9 +141,8 @@ void DualDPT::forward_chunk(const std::vector<Tensor>& feats, int64_t v0, int64_
   if (compute_aux) aux = refine_aux_[2].forward(aux, &rn[2], hw(rn[1]));
   main = refine_[1].forward(main, &rn[1], hw(rn[0]));
   if (compute_aux) aux = refine_aux_[1].forward(aux, &rn[1], hw(rn[0]));
-  main = refine_[0].forward(main, &rn[0], std::nullopt);
+  main = refine_[0].forward_into_conv3x3(main, &rn[0], output_conv1_);
   if (compute_aux) aux = refine_aux_[0].forward(aux, &rn[0], std::nullopt);
-  main = output_conv1_.forward(main);
   if (hooks && hooks->tap) hooks->tap("output_conv1", v0, main);
 
   // 3) Main head: upsample to the output size, pos-embed, output_conv2, activations.

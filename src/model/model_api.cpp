@@ -46,7 +46,7 @@ Model Model::load(const std::string& dir, const ModelOptions& options) {
 Prediction Model::forward(const Tensor& image, const ForwardOptions& options) const {
   DA3_CHECK(image.defined() && image.dim() == 5 && image.size(0) == 1 && image.size(2) == 3,
             "model input must be (1, N, 3, H, W), got " + image.describe());
-  const Tensor x = image.to(DType::F32);
+  const Tensor x = image.dtype() == DType::F32 && image.is_contiguous() ? image : image.to(DType::F32);  // read only
   model::NetRequest req;
   req.strategy = model::parse_ref_view_strategy(options.ref_view_strategy);
   req.use_ray_pose = options.use_ray_pose;

@@ -8,16 +8,21 @@
 namespace da3::model {
 
 Block::Block(const Weights& w, int64_t dim, int num_heads, double mlp_ratio, const std::string& ffn_layer,
-             bool qk_norm, bool rope, float rope_freq, float norm_eps)
+             bool qk_norm, bool rope, float rope_freq, float norm_eps, bool fold_layer_scale)
     : norm_eps_(norm_eps) {
   norm1_w_ = w.get("norm1.weight", {dim});
   norm1_b_ = w.get("norm1.bias", {dim});
   norm2_w_ = w.get("norm2.weight", {dim});
   norm2_b_ = w.get("norm2.bias", {dim});
   // LayerScale multiplies the output of attn.proj / the last FFN layer: folded into their
-  // weights at load, so the residual add is the only epilogue left.
+  // weights at load, the residual add is then the only epilogue left.
   const Tensor ls1 = w.get("ls1.gamma", {dim}), ls2 = w.get("ls2.gamma", {dim});
-  attn_ = Attention(w.child("attn"), dim, num_heads, qk_norm, rope, rope_freq, ls1);
+  if (!fold_layer_scale) {
+    ls1_ = ls1.to(DType::F32);
+    ls2_ = ls2.to(DType::F32);
+  }
+  const Tensor fold1 = fold_layer_scale ? ls1 : Tensor(), fold2 = fold_layer_scale ? ls2 : Tensor();
+  attn_ = Attention(w.child("attn"), dim, num_heads, qk_norm, rope, rope_freq, fold1);
   const int64_t hidden = static_cast<int64_t>(static_cast<double>(dim) * mlp_ratio);
   swiglu_ = ffn_layer != "mlp";
   const Weights m = w.child("mlp");
@@ -25,16 +30,19 @@ Block::Block(const Weights& w, int64_t dim, int num_heads, double mlp_ratio, con
     // SwiGLUFFNFused rounds 2/3 of the hidden width up to a multiple of 8.
     const int64_t h = (static_cast<int64_t>(static_cast<double>(hidden) * 2.0 / 3.0) + 7) / 8 * 8;
     fc1_ = nn::Linear(m.get("w12.weight", {2 * h, dim}), m.get("w12.bias", {2 * h}), m.prefix() + "w12");
-    fc2_ = nn::Linear(m.get("w3.weight", {dim, h}), m.get("w3.bias", {dim}), m.prefix() + "w3", ls2);
+    fc2_ = nn::Linear(m.get("w3.weight", {dim, h}), m.get("w3.bias", {dim}), m.prefix() + "w3", fold2);
   } else {
     fc1_ = nn::Linear(m.get("fc1.weight", {hidden, dim}), m.get("fc1.bias", {hidden}), m.prefix() + "fc1");
-    fc2_ = nn::Linear(m.get("fc2.weight", {dim, hidden}), m.get("fc2.bias", {dim}), m.prefix() + "fc2", ls2);
+    fc2_ = nn::Linear(m.get("fc2.weight", {dim, hidden}), m.get("fc2.bias", {dim}), m.prefix() + "fc2", fold2);
   }
 }
 
 void Block::forward(Tensor& x, const Tensor& pos, const AttentionOptions& attn) const {
   Tensor h = nn::layer_norm(x, norm1_w_, norm1_b_, norm_eps_);
-  attn_.forward(h, pos, attn, {nn::Activation::None, nullptr, &x});  // ls1 is folded into attn.proj
+  // Unfolded LayerScale: the scale epilogue (undefined ls*_ when folded: null scale).
+  const Tensor* s1 = ls1_.defined() ? &ls1_ : nullptr;
+  const Tensor* s2 = ls2_.defined() ? &ls2_ : nullptr;
+  attn_.forward(h, pos, attn, {nn::Activation::None, s1, &x});
   h = nn::layer_norm(x, norm2_w_, norm2_b_, norm_eps_);
   if (swiglu_) {
     Tensor x12 = fc1_.forward(h);
@@ -50,9 +58,9 @@ void Block::forward(Tensor& x, const Tensor& pos, const AttentionOptions& attn) 
       }
     Shape s = x.shape();
     s.back() = hh;
-    fc2_.forward(hidden.view(s), {nn::Activation::None, nullptr, &x});  // ls2 folded into w3
+    fc2_.forward(hidden.view(s), {nn::Activation::None, s2, &x});
   } else {
-    fc2_.forward(fc1_.forward(h, {nn::Activation::Gelu}), {nn::Activation::None, nullptr, &x});
+    fc2_.forward(fc1_.forward(h, {nn::Activation::Gelu}), {nn::Activation::None, s2, &x});
   }
 }
 

@@ -196,7 +196,9 @@ BackboneOutput DinoVisionTransformer::forward(const Tensor& x, const Tensor& cam
     if (std::find(cfg_.out_layers.begin(), cfg_.out_layers.end(), i) != cfg_.out_layers.end()) {
       Tensor o = cfg_.cat_token ? cat_last(local, cur) : cur;
       if (reordered) o = restore_original_order(o, out.ref_view);
-      out.camera_tokens.push_back(o.select(2, 0).contiguous());
+      // clone, not contiguous(): with one view the cls row is already contiguous, and a view
+      // would keep all of `o` (every token, 3 MB per layer for ViT-S at 504x378) alive.
+      out.camera_tokens.push_back(o.select(2, 0).clone());
       // Head features: patch tokens only; with cat_token the global half is normalised.
       Tensor feat = o.slice(2, 1, N).clone();  // clone: with one view the slice is contiguous and would alias `cur`
       if (cfg_.cat_token) {
