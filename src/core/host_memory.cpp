@@ -18,8 +18,8 @@ namespace da3 {
 namespace {
 
 constexpr size_t kAlign = 64;
-constexpr size_t kLargeBlock = size_t(1) << 20;  // below this, malloc's free lists do well
-constexpr size_t kGranule = size_t(64) << 10;    // large sizes rounded up to this
+constexpr size_t kLargeBlock = size_t(64) << 10;  // below this, malloc's free lists do well
+constexpr size_t kGranule = size_t(4) << 10;     // large sizes rounded up to this
 constexpr size_t kChunk = size_t(256) << 20;     // address space reserved at a time
 
 std::atomic<uint64_t> g_live{0}, g_peak{0};

@@ -1,5 +1,5 @@
 #pragma once
-// Where Tensor storage comes from. Blocks of 1 MiB and more come from an arena of large reserved
+// Where Tensor storage comes from. Blocks of 64 KiB and more come from an arena of large reserved
 // mappings whose freed ranges stay faulted in (up to DA3_TENSOR_CACHE_MB) and serve any later
 // request that fits: repeated forward passes pay no page faults or zeroing, and the resident
 // footprint follows the peak of live tensors. Smaller blocks come from malloc.
