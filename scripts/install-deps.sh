@@ -9,7 +9,7 @@ packages=(
   nlohmann-json3-dev     # config.json and safetensors headers
   libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-videoio-dev  # same resize code as the reference
   libcli11-dev           # the da3 CLI
-  libcurl4-openssl-dev   # da3 pull (Hugging Face downloads)
+  libcurl4-openssl-dev   # headers for da3 pull (Hugging Face downloads); libcurl4 loaded at run time
   libgtest-dev           # test suite
 )
 

@@ -1,6 +1,8 @@
 // `da3 pull`: argument errors, the offline failure (at once, saying how to place the files by
 // hand), and downloads against a local HTTP server the test starts (python3): fresh, resumed
 // from a .part with a Range request, and from a server that ignores Range. Never the real hub.
+// Also the error when libcurl (dlopen'ed, io/curl_dl.hpp) cannot be loaded.
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -13,6 +15,8 @@
 #include <fstream>
 #include <thread>
 
+#include "da3/error.hpp"
+#include "io/curl_dl.hpp"
 #include "test_util.hpp"
 
 namespace fs = std::filesystem;
@@ -183,4 +187,58 @@ TEST(Pull, ServerIgnoringRangeRewritesThePart) {
   EXPECT_EQ(slurp(dir + "/DA3-TINY/model.safetensors"), slurp(hub.file("model.safetensors")));
   EXPECT_NE(hub.log().find("model.safetensors Range=bytes=3000-"), std::string::npos) << hub.log();
   EXPECT_FALSE(fs::exists(dir + "/DA3-TINY/model.safetensors.part"));
+}
+
+namespace {
+
+// The message of the da3::Error that load_curl_api(soname) throws ("" when it loads).
+std::string curl_load_error(const std::string& soname) {
+  try {
+    da3::io::load_curl_api(soname);
+  } catch (const da3::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(Pull, LibcurlIsLoadedAtRunTime) {
+  const da3::io::CurlApi& api = da3::io::curl_api();
+  EXPECT_NE(api.easy_setopt, nullptr);
+  EXPECT_NE(api.slist_free_all, nullptr);
+
+  // The library is missing: what to install, and what dlopen said.
+  std::string what = curl_load_error("libcurl-da3-test-missing.so.4");
+  EXPECT_NE(what.find("`da3 pull` needs libcurl (Debian package libcurl4)"), std::string::npos) << what;
+  EXPECT_NE(what.find("cannot load libcurl-da3-test-missing.so.4"), std::string::npos) << what;
+  EXPECT_NE(what.find("cannot open shared object file"), std::string::npos) << what;
+
+  // A library that is not libcurl (here libc): the first symbol it lacks.
+  Dl_info libc{};
+  ASSERT_NE(dladdr(reinterpret_cast<void*>(&::getpid), &libc), 0);
+  what = curl_load_error(libc.dli_fname);
+  EXPECT_NE(what.find("`da3 pull` needs libcurl"), std::string::npos) << what;
+  EXPECT_NE(what.find("has no symbol curl_global_init"), std::string::npos) << what;
+  EXPECT_NE(what.find("undefined symbol: curl_global_init)"), std::string::npos) << what;  // dlerror's words
+}
+
+TEST(Pull, CliSaysWhenLibcurlCannotBeLoaded) {
+  // A libcurl.so.4 earlier on the search path that is libc in disguise: the CLI's libcurl is
+  // unusable without uninstalling the real one. Not when a library the CLI links needs libcurl
+  // itself (OpenCV's GDAL/HDF5 do): the CLI would not start.
+  const CliRun deps = run_da3("LD_TRACE_LOADED_OBJECTS=1", "");
+  if (deps.output.find("libcurl.so.4") != std::string::npos)
+    GTEST_SKIP() << "a library the CLI links loads libcurl.so.4 at startup";
+  da3::test::TempDir d;
+  Dl_info libc{};
+  ASSERT_NE(dladdr(reinterpret_cast<void*>(&::getpid), &libc), 0);
+  fs::create_symlink(libc.dli_fname, d.file("libcurl.so.4"));
+  const CliRun r = run_da3("LD_LIBRARY_PATH=" + d.path().string() + " HF_ENDPOINT=http://127.0.0.1:1",
+                           "pull DA3-SMALL --dir " + d.file("models"));
+  EXPECT_EQ(r.rc, 1) << r.output;
+  EXPECT_NE(r.output.find("da3: error: `da3 pull` needs libcurl (Debian package libcurl4)"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("has no symbol curl_global_init"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(d.file("models/DA3-SMALL/config.json")));
 }

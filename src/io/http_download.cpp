@@ -1,7 +1,6 @@
 // See http_download.hpp.
 #include "io/http_download.hpp"
 
-#include <curl/curl.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -10,8 +9,9 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <mutex>
 #include <string_view>
+
+#include "io/curl_dl.hpp"
 
 namespace da3::io {
 
@@ -19,44 +19,39 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void global_init() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 struct Easy {
   CURL* h;
   curl_slist* headers = nullptr;
   char err[CURL_ERROR_SIZE] = {};
-  Easy() : h(curl_easy_init()) {
+  Easy() : h(curl_api().easy_init()) {
     if (!h) throw Error("libcurl could not be initialised");
   }
   ~Easy() {
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(h);
+    curl_api().slist_free_all(headers);
+    curl_api().easy_cleanup(h);
   }
 };
 
 void common_setup(Easy& e, const std::string& url, const DownloadOptions& o) {
-  curl_easy_setopt(e.h, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(e.h, CURLOPT_FOLLOWLOCATION, 1L);  // the hub redirects LFS files to its CDN
-  curl_easy_setopt(e.h, CURLOPT_MAXREDIRS, 10L);
-  curl_easy_setopt(e.h, CURLOPT_CONNECTTIMEOUT, o.connect_timeout_s);
-  curl_easy_setopt(e.h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(e.h, CURLOPT_LOW_SPEED_TIME, o.stall_timeout_s);
-  curl_easy_setopt(e.h, CURLOPT_FAILONERROR, 1L);  // error bodies are never written into the file
-  curl_easy_setopt(e.h, CURLOPT_ERRORBUFFER, e.err);
-  curl_easy_setopt(e.h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e.h, CURLOPT_USERAGENT, "da3.cpp");
+  setopt<CURLOPT_URL>(e.h, url.c_str());
+  setopt<CURLOPT_FOLLOWLOCATION>(e.h, 1L);  // the hub redirects LFS files to its CDN
+  setopt<CURLOPT_MAXREDIRS>(e.h, 10L);
+  setopt<CURLOPT_CONNECTTIMEOUT>(e.h, o.connect_timeout_s);
+  setopt<CURLOPT_LOW_SPEED_LIMIT>(e.h, 1L);
+  setopt<CURLOPT_LOW_SPEED_TIME>(e.h, o.stall_timeout_s);
+  setopt<CURLOPT_FAILONERROR>(e.h, 1L);  // error bodies are never written into the file
+  setopt<CURLOPT_ERRORBUFFER>(e.h, e.err);
+  setopt<CURLOPT_NOSIGNAL>(e.h, 1L);
+  setopt<CURLOPT_USERAGENT>(e.h, "da3.cpp");
   if (!o.bearer_token.empty()) {
     // A custom header is dropped by libcurl when a redirect leaves the host (the CDN needs none).
-    e.headers = curl_slist_append(e.headers, ("Authorization: Bearer " + o.bearer_token).c_str());
-    curl_easy_setopt(e.h, CURLOPT_HTTPHEADER, e.headers);
+    e.headers = curl_api().slist_append(e.headers, ("Authorization: Bearer " + o.bearer_token).c_str());
+    setopt<CURLOPT_HTTPHEADER>(e.h, e.headers);
   }
 }
 
 [[noreturn]] void throw_for(const Easy& e, CURLcode rc, const std::string& url) {
-  const std::string detail = e.err[0] ? e.err : curl_easy_strerror(rc);
+  const std::string detail = e.err[0] ? e.err : curl_api().easy_strerror(rc);
   switch (rc) {
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
@@ -64,14 +59,14 @@ void common_setup(Easy& e, const std::string& url, const DownloadOptions& o) {
     case CURLE_OPERATION_TIMEDOUT: {
       // A timeout before any byte arrived is a connect failure; later it is a stalled transfer.
       curl_off_t got = 0;
-      curl_easy_getinfo(e.h, CURLINFO_SIZE_DOWNLOAD_T, &got);
+      getinfo<CURLINFO_SIZE_DOWNLOAD_T>(e.h, &got);
       if (rc != CURLE_OPERATION_TIMEDOUT || got == 0)
         throw DownloadError(DownloadError::Kind::Unreachable, 0, "cannot reach " + url + ": " + detail);
       break;
     }
     case CURLE_HTTP_RETURNED_ERROR: {
       long status = 0;
-      curl_easy_getinfo(e.h, CURLINFO_RESPONSE_CODE, &status);
+      getinfo<CURLINFO_RESPONSE_CODE>(e.h, &status);
       throw DownloadError(DownloadError::Kind::Http, status, url + ": HTTP " + std::to_string(status));
     }
     default:
@@ -144,7 +139,7 @@ size_t write_body(char* data, size_t size, size_t n, void* user) {
   if (!t->started) {
     t->started = true;
     long status = 0;
-    curl_easy_getinfo(t->h, CURLINFO_RESPONSE_CODE, &status);
+    getinfo<CURLINFO_RESPONSE_CODE>(t->h, &status);
     if (status == 206) {
       if (t->range_start != t->offset) {
         t->error = "the server resumed at byte " + std::to_string(t->range_start) + " instead of " +
@@ -193,23 +188,22 @@ int64_t file_size_or_zero(const std::string& p) {
 }  // namespace
 
 int64_t http_remote_size(const std::string& url, const DownloadOptions& o) {
-  global_init();
   Easy e;
   common_setup(e, url, o);
   int64_t linked = -1;
-  curl_easy_setopt(e.h, CURLOPT_NOBODY, 1L);
-  curl_easy_setopt(e.h, CURLOPT_HEADERFUNCTION, linked_size_header);
-  curl_easy_setopt(e.h, CURLOPT_HEADERDATA, &linked);
-  const CURLcode rc = curl_easy_perform(e.h);
+  setopt<CURLOPT_NOBODY>(e.h, 1L);
+  setopt<CURLOPT_HEADERFUNCTION>(e.h, linked_size_header);
+  setopt<CURLOPT_HEADERDATA>(e.h, &linked);
+  const CURLcode rc = curl_api().easy_perform(e.h);
   if (rc != CURLE_OK) throw_for(e, rc, url);
   if (linked >= 0) return linked;
   curl_off_t len = -1;
-  curl_easy_getinfo(e.h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
+  getinfo<CURLINFO_CONTENT_LENGTH_DOWNLOAD_T>(e.h, &len);
   return len >= 0 ? static_cast<int64_t>(len) : -1;
 }
 
 void http_download(const std::string& url, const std::string& path, int64_t expected, const DownloadOptions& o) {
-  global_init();
+  curl_api();  // a missing libcurl is reported before the part file is touched
   const std::string part = path + ".part";
   int64_t have = file_size_or_zero(part);
   if (expected >= 0 && have > expected) {  // not a prefix of this file: start over
@@ -225,17 +219,17 @@ void http_download(const std::string& url, const std::string& path, int64_t expe
     // CURLOPT_RANGE rather than RESUME_FROM: libcurl fails a resume the server ignores, while we
     // take the full 200 answer and rewrite the part (write_body).
     const std::string range = std::to_string(have) + "-";
-    if (have > 0) curl_easy_setopt(e.h, CURLOPT_RANGE, range.c_str());
-    curl_easy_setopt(e.h, CURLOPT_HEADERFUNCTION, range_header);
-    curl_easy_setopt(e.h, CURLOPT_HEADERDATA, &t);
-    curl_easy_setopt(e.h, CURLOPT_WRITEFUNCTION, write_body);
-    curl_easy_setopt(e.h, CURLOPT_WRITEDATA, &t);
+    if (have > 0) setopt<CURLOPT_RANGE>(e.h, range.c_str());
+    setopt<CURLOPT_HEADERFUNCTION>(e.h, range_header);
+    setopt<CURLOPT_HEADERDATA>(e.h, &t);
+    setopt<CURLOPT_WRITEFUNCTION>(e.h, write_body);
+    setopt<CURLOPT_WRITEDATA>(e.h, &t);
     if (o.progress) {
-      curl_easy_setopt(e.h, CURLOPT_NOPROGRESS, 0L);
-      curl_easy_setopt(e.h, CURLOPT_XFERINFOFUNCTION, progress_line);
-      curl_easy_setopt(e.h, CURLOPT_XFERINFODATA, &t);
+      setopt<CURLOPT_NOPROGRESS>(e.h, 0L);
+      setopt<CURLOPT_XFERINFOFUNCTION>(e.h, progress_line);
+      setopt<CURLOPT_XFERINFODATA>(e.h, &t);
     }
-    CURLcode rc = curl_easy_perform(e.h);
+    CURLcode rc = curl_api().easy_perform(e.h);
     if (o.progress) std::fputc('\n', stderr);
     const bool synced = ::fsync(fd) == 0;
     ::close(fd);
@@ -245,7 +239,7 @@ void http_download(const std::string& url, const std::string& path, int64_t expe
     }
     if (rc != CURLE_OK) {
       long status = 0;
-      curl_easy_getinfo(e.h, CURLINFO_RESPONSE_CODE, &status);
+      getinfo<CURLINFO_RESPONSE_CODE>(e.h, &status);
       if (status == 416) fs::remove(part);  // our range was past the file's end: the part is not its prefix
       throw_for(e, rc, url);
     }

@@ -1,7 +1,8 @@
 #pragma once
 // HTTP(S) downloads with libcurl for `da3 pull`: the size a server reports, and resumable
 // downloads that never leave a partial file at the final path (bytes go to `<path>.part`,
-// which is renamed only once it has the expected size).
+// which is renamed only once it has the expected size). libcurl is loaded on the first call
+// (io/curl_dl.hpp); when it cannot be, both functions throw da3::Error saying so.
 #include <cstdint>
 #include <string>
 
