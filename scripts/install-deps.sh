@@ -7,7 +7,9 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libdnnl-dev            # oneDNN: CPU GEMM / convolution, the only bf16 GEMM available here
   nlohmann-json3-dev     # config.json and safetensors headers
-  libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-videoio-dev  # same resize code as the reference
+  # OpenCV: image/video codecs and the reference's resize code, built into the media plugin
+  # libda3_media.so (da3 itself does not link OpenCV; it loads the plugin for images and video)
+  libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-videoio-dev
   libcli11-dev           # the da3 CLI
   libcurl4-openssl-dev   # headers for da3 pull (Hugging Face downloads); libcurl4 loaded at run time
   libgtest-dev           # test suite

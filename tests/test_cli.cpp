@@ -30,6 +30,41 @@ TEST(Cli, HelpAndVersion) {
   EXPECT_NE(r.rc, 0);
 }
 
+// OpenCV lives in the media plugin (libda3_media.so), loaded for images and video only: the
+// binary must not depend on it, and runs that touch no pixels must work without the plugin.
+TEST(Cli, LinksNoOpenCvAndModelRunsNeverLoadTheMediaPlugin) {
+  const std::string no_plugin = "DA3_MEDIA_PLUGIN=/nonexistent/libda3_media.so";
+  CliRun r = run_cli("--version", no_plugin);
+  EXPECT_EQ(r.rc, 0) << r.output;
+  EXPECT_NE(r.output.find("da3.cpp"), std::string::npos) << r.output;
+
+  const std::string fx = test::fixtures_dir() + "/tiny-anyview";
+  test::TempDir d;
+  r = run_cli("forward --model " + fx + " --input " + fx + "/forward_1view_112x84.safetensors --output " +
+                  d.file("out.safetensors"),
+              no_plugin);
+  EXPECT_EQ(r.rc, 0) << r.output;
+
+  // The dynamic loader's own list of what the binary pulls in (what ldd prints).
+  auto loaded_objects = [](const std::string& file) {
+    std::string out;
+    if (FILE* p = ::popen(("ldd '" + file + "' 2>&1").c_str(), "r")) {
+      std::array<char, 4096> buf;
+      while (size_t n = std::fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+      if (::pclose(p) != 0) out.clear();
+    }
+    return out;
+  };
+  const std::string cli = loaded_objects(DA3_CLI_PATH);
+  if (cli.empty()) GTEST_SKIP() << "ldd is not available";
+  EXPECT_NE(cli.find("libc.so"), std::string::npos) << cli;
+  EXPECT_EQ(cli.find("libopencv"), std::string::npos) << cli;
+  // The check can see OpenCV: the plugin next to the binary has it.
+  const std::string plugin =
+      (std::filesystem::path(DA3_CLI_PATH).parent_path() / "libda3_media.so").string();
+  EXPECT_NE(loaded_objects(plugin).find("libopencv_imgcodecs"), std::string::npos) << plugin;
+}
+
 TEST(Cli, InfoReportsIsaThreadsAndAttention) {
   CliRun r = run_cli("info");
   EXPECT_EQ(r.rc, 0) << r.output;

@@ -51,4 +51,17 @@ TEST(PipelineCli, InferFailsWithOneClearLine) {
   }
 }
 
+TEST(PipelineCli, InferWithoutTheMediaPluginSaysWhatIsMissing) {
+  const std::string fx = da3::test::fixtures_dir();
+  da3::test::TempDir t;
+  const CliRun r = da3::test::run_cli("infer " + fx + "/pipeline/images/c_port_210x300.jpg -m " + fx +
+                                          "/tiny-anyview --process-res 112 -f npz -o " + t.path().string(),
+                                      "DA3_MEDIA_PLUGIN=/nonexistent/libda3_media.so");
+  EXPECT_EQ(r.rc, 1) << r.output;
+  EXPECT_NE(r.output.find("da3: error: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("/nonexistent/libda3_media.so (does not exist)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("DA3_MEDIA_PLUGIN"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(t.file("results.npz")));
+}
+
 }  // namespace

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <opencv2/imgproc.hpp>
 
 #include "da3/error.hpp"
 #include "da3/pipeline.hpp"
@@ -102,6 +104,28 @@ TEST(PipelinePostprocess, OriginalSizeOfACroppedViewLeavesTheCutAwayPartEmpty) {
   EXPECT_EQ(d[0], 0.f) << "row 0 of the source was cropped away";
   EXPECT_EQ(d[55 * 100], 0.f) << "so was the last row";
   EXPECT_EQ(d[28 * 100 + 50], 2.f);
+}
+
+// The media plugin runs the same cv::resize calls libda3 made itself before: the same bytes.
+TEST(PipelinePostprocess, OriginalSizeIsCvResizeIntoTheVisibleRectangle) {
+  const auto b = flat_batch(1, 100, 56, da3::ResizeMethod::UpperBoundCrop, 56);  // 56x28, crop_y 1
+  da3::Prediction p;
+  p.depth = ramp({1, 1, 28, 56}, 0.5f, 0.37f);
+  for (int64_t i = 0; i < p.depth.numel(); ++i) p.depth.data_as<float>()[i] = std::sin(0.01f * float(i * i % 997));
+  p.sky = p.depth.clone();
+  const da3::InferenceResult r = da3::postprocess(p, b);
+  const da3::OriginalSizeView o = da3::to_original_size(r, 0);
+  const da3::ViewInfo& v = r.views[0];
+  const int x0 = int(std::lround(v.crop_x / v.scale_x())), y0 = int(std::lround(v.crop_y / v.scale_y()));
+  const int x1 = std::min(v.orig_width, int(std::lround((v.crop_x + 56) / v.scale_x())));
+  const int y1 = std::min(v.orig_height, int(std::lround((v.crop_y + 28) / v.scale_y())));
+  const cv::Rect roi(x0, y0, x1 - x0, y1 - y0);
+  cv::Mat depth = cv::Mat::zeros(56, 100, CV_32FC1), sky = cv::Mat::zeros(56, 100, CV_8UC1);
+  cv::resize(cv::Mat(28, 56, CV_32FC1, const_cast<void*>(r.depth.data())), depth(roi), roi.size(), 0, 0, cv::INTER_LINEAR);
+  cv::resize(cv::Mat(28, 56, CV_8UC1, const_cast<void*>(r.sky.data())), sky(roi), roi.size(), 0, 0, cv::INTER_NEAREST);
+  ASSERT_EQ(o.depth.numel(), 56 * 100);
+  EXPECT_EQ(0, std::memcmp(o.depth.data(), depth.data, 56 * 100 * sizeof(float)));
+  EXPECT_EQ(0, std::memcmp(o.sky.data(), sky.data, 56 * 100));
 }
 
 using da3::pipeline::Vec3;

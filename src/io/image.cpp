@@ -5,12 +5,11 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
 
 #include "da3/error.hpp"
 #include "io/atomic_file.hpp"
 #include "io/image_header.hpp"
+#include "io/media.hpp"
 
 namespace da3::io {
 
@@ -74,48 +73,44 @@ DecodedImage decode_rgb(const std::vector<uint8_t>& bytes, const std::string& na
       throw Error(who + " is " + dims + " pixels (" + mpx(pixels) + "), too large even at 1/8 scale for the " +
                   mpx(limits.max_decode_pixels) + " decoding limit");
   }
-  // EXIF orientation is ignored because the reference (PIL Image.open) ignores it.
-  int flags = cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION;
-  if (scale == 2) flags = cv::IMREAD_REDUCED_COLOR_2 | cv::IMREAD_IGNORE_ORIENTATION;
-  if (scale == 4) flags = cv::IMREAD_REDUCED_COLOR_4 | cv::IMREAD_IGNORE_ORIENTATION;
-  if (scale == 8) flags = cv::IMREAD_REDUCED_COLOR_8 | cv::IMREAD_IGNORE_ORIENTATION;
-
   if (bytes.size() > size_t(INT32_MAX)) throw Error(who + " is larger than 2 GiB, more than OpenCV can decode from memory");
-  cv::Mat bgr;
-  try {
-    const cv::Mat buf(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<uint8_t*>(bytes.data()));
-    bgr = cv::imdecode(buf, flags);
-  } catch (const cv::Exception& e) {
-    throw Error(who + " (" + fmt + ") could not be decoded: " + e.what());
-  }
-  if (bgr.empty()) throw Error(who + " (" + fmt + ") could not be decoded: the file is corrupt or truncated");
+  DecodeResult r;
+  media().decode_rgb(bytes.data(), bytes.size(), scale, r);
+  if (r.status == DecodeResult::Status::Failed) throw Error(who + " (" + fmt + ") could not be decoded: " + r.error);
+  if (r.status == DecodeResult::Status::Empty)
+    throw Error(who + " (" + fmt + ") could not be decoded: the file is corrupt or truncated");
   const int64_t want_w = (h.width + scale - 1) / scale, want_h = (h.height + scale - 1) / scale;
-  if (bgr.type() != CV_8UC3 || bgr.cols != want_w || bgr.rows != want_h)
-    throw Error(who + " (" + fmt + ") decoded to " + std::to_string(bgr.cols) + "x" + std::to_string(bgr.rows) +
+  if (!r.three_channel_u8 || r.width != want_w || r.height != want_h)
+    throw Error(who + " (" + fmt + ") decoded to " + std::to_string(r.width) + "x" + std::to_string(r.height) +
                 " but its header says " + dims + ": the file is corrupt");
 
   DecodedImage out;
-  cv::cvtColor(bgr, out.rgb, cv::COLOR_BGR2RGB);
+  out.rgb = std::move(r.rgb);
   out.orig_width = static_cast<int>(h.width);
   out.orig_height = static_cast<int>(h.height);
   out.decoded_scale = scale;
   return out;
 }
 
-std::vector<uint8_t> encode_png_rgb8(const uint8_t* rgb, int width, int height) {
-  const cv::Mat src(height, width, CV_8UC3, const_cast<uint8_t*>(rgb));
-  cv::Mat bgr;
-  cv::cvtColor(src, bgr, cv::COLOR_RGB2BGR);
+namespace {
+
+std::vector<uint8_t> encode_png(const PlaneRef& src, const char* what) {
   std::vector<uint8_t> out;
-  if (!cv::imencode(".png", bgr, out)) throw Error("PNG encoding failed");
+  std::string error;
+  if (!media().encode_png(src, out, error)) throw Error(std::string(what) + (error.empty() ? "" : ": " + error));
   return out;
 }
 
+}  // namespace
+
+std::vector<uint8_t> encode_png_rgb8(const uint8_t* rgb, int width, int height) {
+  const PlaneRef src{const_cast<uint8_t*>(rgb), width, height, 3, PixelType::U8, size_t(width) * 3};
+  return encode_png(src, "PNG encoding failed");
+}
+
 std::vector<uint8_t> encode_png_gray16(const uint16_t* values, int width, int height) {
-  const cv::Mat src(height, width, CV_16UC1, const_cast<uint16_t*>(values));
-  std::vector<uint8_t> out;
-  if (!cv::imencode(".png", src, out)) throw Error("16-bit PNG encoding failed");
-  return out;
+  const PlaneRef src{const_cast<uint16_t*>(values), width, height, 1, PixelType::U16, size_t(width) * 2};
+  return encode_png(src, "16-bit PNG encoding failed");
 }
 
 void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes) {
@@ -135,12 +130,12 @@ void write_file_atomic(const std::string& path, const std::string& text) {
 namespace da3 {
 
 RgbImage load_image(const std::string& path, const ImageLimits& limits, int* decoded_scale) {
-  const io::DecodedImage d = io::decode_rgb(io::read_file_bytes(path, "image"), path, limits);
+  io::DecodedImage d = io::decode_rgb(io::read_file_bytes(path, "image"), path, limits);
   RgbImage img;
-  img.width = d.rgb.cols;
-  img.height = d.rgb.rows;
+  img.width = d.rgb.width;
+  img.height = d.rgb.height;
   img.name = path;
-  img.rgb.assign(d.rgb.data, d.rgb.data + d.rgb.total() * 3);
+  img.rgb = std::move(d.rgb.pixels);
   if (decoded_scale) *decoded_scale = d.decoded_scale;
   return img;
 }

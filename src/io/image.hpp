@@ -1,13 +1,13 @@
 #pragma once
-// Image files in and out through OpenCV (imgcodecs), with the checks the pipeline promises:
-// header read and size limits enforced before decoding, clear messages for every bad file.
+// Image files in and out, with the checks the pipeline promises: header read and size limits
+// enforced before decoding, clear messages for every bad file. The codecs are OpenCV's
+// imgcodecs, reached through the media plugin (io/media.hpp) on first use.
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include <opencv2/core.hpp>
-
 #include "da3/pipeline.hpp"
+#include "io/image_buffer.hpp"
 
 namespace da3::io {
 
@@ -16,7 +16,7 @@ namespace da3::io {
 std::vector<uint8_t> read_file_bytes(const std::string& path, const char* what = "file");
 
 struct DecodedImage {
-  cv::Mat rgb;  // CV_8UC3, RGB order
+  ImageBuffer rgb;  // 3 channels, RGB order
   int orig_width = 0, orig_height = 0;  // from the header, before any reduction
   int decoded_scale = 1;                // 1, or 2/4/8 for a huge JPEG decoded reduced
 };
@@ -24,7 +24,7 @@ struct DecodedImage {
 // Decodes `bytes` (the contents of `name`) as the reference's PIL .convert("RGB") would see it.
 DecodedImage decode_rgb(const std::vector<uint8_t>& bytes, const std::string& name, const ImageLimits& limits);
 
-// PNG in memory (OpenCV's encoder): 8-bit RGB from RGB bytes, or 16-bit grey.
+// PNG in memory (OpenCV's encoder, through the media plugin): 8-bit RGB from RGB bytes, or 16-bit grey.
 std::vector<uint8_t> encode_png_rgb8(const uint8_t* rgb, int width, int height);
 std::vector<uint8_t> encode_png_gray16(const uint16_t* values, int width, int height);
 

@@ -1,10 +1,11 @@
 // postprocess(): the reference OutputProcessor (utils/io/output_processor.py) plus api.py's
 // _add_processed_images, and the optional mapping of a view back to its source image size.
+#include <algorithm>
 #include <cmath>
-#include <opencv2/imgproc.hpp>
 
 #include "da3/error.hpp"
 #include "da3/pipeline.hpp"
+#include "pipeline/resize_opencv.hpp"
 
 namespace da3 {
 
@@ -69,20 +70,24 @@ OriginalSizeView to_original_size(const InferenceResult& r, int64_t view) {
   const int x0 = static_cast<int>(std::lround(v.crop_x / sx)), y0 = static_cast<int>(std::lround(v.crop_y / sy));
   const int x1 = std::min(v.orig_width, static_cast<int>(std::lround((v.crop_x + W) / sx)));
   const int y1 = std::min(v.orig_height, static_cast<int>(std::lround((v.crop_y + H) / sy)));
-  const cv::Rect roi(x0, y0, x1 - x0, y1 - y0);
+  DA3_CHECK(x0 >= 0 && y0 >= 0 && x1 > x0 && y1 > y0,
+            "to_original_size: view " + std::to_string(view) + " maps to no pixels of its source image");
 
-  auto remap = [&](const Tensor& maps, int cv_type, int interp) {
+  // Into the rectangle (x0, y0)-(x1, y1) of a zeroed source-size map.
+  auto remap = [&](const Tensor& maps, io::PixelType type, size_t elem, io::Interpolation interp) {
     const Tensor src = maps.select(0, view).contiguous();
-    const cv::Mat m(H, W, cv_type, const_cast<void*>(src.data()));
+    const io::PlaneRef s{const_cast<void*>(src.data()), W, H, 1, type, size_t(W) * elem};
     Tensor out = Tensor::zeros({v.orig_height, v.orig_width}, maps.dtype());
-    cv::Mat dst(v.orig_height, v.orig_width, cv_type, out.data());
-    cv::resize(m, dst(roi), roi.size(), 0, 0, interp);
+    const size_t row = size_t(v.orig_width) * elem;
+    const io::PlaneRef d{static_cast<uint8_t*>(out.data()) + size_t(y0) * row + size_t(x0) * elem, x1 - x0, y1 - y0, 1,
+                         type, row};
+    pipeline::resize_into(s, d, interp);
     return out;
   };
   OriginalSizeView o;
-  o.depth = remap(r.depth, CV_32FC1, cv::INTER_LINEAR);
-  if (r.conf.defined()) o.conf = remap(r.conf, CV_32FC1, cv::INTER_LINEAR);
-  if (r.sky.defined()) o.sky = remap(r.sky, CV_8UC1, cv::INTER_NEAREST);  // bool is one byte
+  o.depth = remap(r.depth, io::PixelType::F32, 4, io::Interpolation::Linear);
+  if (r.conf.defined()) o.conf = remap(r.conf, io::PixelType::F32, 4, io::Interpolation::Linear);
+  if (r.sky.defined()) o.sky = remap(r.sky, io::PixelType::U8, 1, io::Interpolation::Nearest);  // bool is one byte
   if (r.intrinsics.defined()) {
     // The inverse of preprocess's adjustment: undo the crop shift, then the scaling.
     const Tensor k = r.intrinsics.select(0, view).contiguous();

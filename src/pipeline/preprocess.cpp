@@ -2,16 +2,17 @@
 // parallel, then batch unification, normalisation and the intrinsics adjustment.
 #include <algorithm>
 #include <cmath>
-#include <opencv2/imgproc.hpp>
 
 #include "da3/error.hpp"
 #include "da3/log.hpp"
 #include "da3/pipeline.hpp"
 #include "da3/threads.hpp"
 #include "io/image.hpp"
+#include "io/image_buffer.hpp"
 #include "pipeline/normalize.hpp"
 #include "pipeline/parallel.hpp"
 #include "pipeline/resize_cubic.hpp"
+#include "pipeline/resize_opencv.hpp"
 #include "pipeline/resize_plan.hpp"
 
 namespace da3 {
@@ -22,7 +23,7 @@ using pipeline::ResizePlan;
 
 // One image after resizing and cropping, before batch unification.
 struct Processed {
-  cv::Mat rgb;  // CV_8UC3, continuous, processed size
+  io::ImageBuffer rgb;  // 3 channels, processed size
   ViewInfo view;
 };
 
@@ -43,15 +44,12 @@ void check_plan(const ResizePlan& plan, const std::string& name, int w, int h, c
 
 // Shrinking: OpenCV's INTER_AREA, bit-identical to the reference's. Enlarging: bicubic as
 // the reference's opencv-python computes it (resize_cubic.hpp says why not cv::INTER_CUBIC).
-cv::Mat resize_to(const cv::Mat& src, int w, int h, bool cubic) {
-  if (cubic) return pipeline::resize_cubic(src.isContinuous() ? src : src.clone(), w, h);
-  cv::Mat out;
-  cv::resize(src, out, cv::Size(w, h), 0, 0, cv::INTER_AREA);
-  return out;
+io::ImageBuffer resize_to(const io::ImageView& src, int w, int h, bool cubic) {
+  return cubic ? pipeline::resize_cubic(src, w, h) : pipeline::resize_area(src, w, h);
 }
 
 // rgb: the decoded pixels (possibly reduced by libjpeg); orig_w x orig_h: the true image size.
-Processed process_one(const cv::Mat& rgb, int orig_w, int orig_h, int decoded_scale, const std::string& name,
+Processed process_one(const io::ImageView& rgb, int orig_w, int orig_h, int decoded_scale, const std::string& name,
                       const PreprocessOptions& o) {
   if (orig_w < o.limits.min_side || orig_h < o.limits.min_side)
     throw Error("image '" + name + "' is " + std::to_string(orig_w) + "x" + std::to_string(orig_h) +
@@ -59,15 +57,18 @@ Processed process_one(const cv::Mat& rgb, int orig_w, int orig_h, int decoded_sc
   const ResizePlan plan = pipeline::plan_resize(orig_w, orig_h, o.process_res, o.method);
   check_plan(plan, name, orig_w, orig_h, o);
 
-  cv::Mat img = rgb;
+  // Each step reads the previous one's pixels; `img` stays empty while no step has run.
+  io::ImageBuffer img;
+  auto current = [&] { return img.empty() ? rgb : img.view(); };
   const int bw = plan.boundary.resize ? plan.boundary.width : orig_w;
   const int bh = plan.boundary.resize ? plan.boundary.height : orig_h;
-  if (img.cols != bw || img.rows != bh) img = resize_to(img, bw, bh, plan.boundary.cubic);
-  if (plan.divisible.resize) img = resize_to(img, plan.divisible.width, plan.divisible.height, plan.divisible.cubic);
-  if (plan.crop_w > 0) img = img(cv::Rect(plan.crop_x, plan.crop_y, plan.crop_w, plan.crop_h));
+  if (rgb.width != bw || rgb.height != bh) img = resize_to(rgb, bw, bh, plan.boundary.cubic);
+  if (plan.divisible.resize)
+    img = resize_to(current(), plan.divisible.width, plan.divisible.height, plan.divisible.cubic);
+  if (plan.crop_w > 0) img = io::crop(current(), plan.crop_x, plan.crop_y, plan.crop_w, plan.crop_h);
 
   Processed p;
-  p.rgb = img.isContinuous() && img.data != rgb.data ? img : img.clone();
+  p.rgb = img.empty() ? io::crop(rgb, 0, 0, rgb.width, rgb.height) : std::move(img);
   p.view.source = name;
   p.view.orig_width = orig_w;
   p.view.orig_height = orig_h;
@@ -95,7 +96,7 @@ void unify(std::vector<Processed>& items) {
            std::to_string(min_w) + "x" + std::to_string(min_h) + ")");
   for (auto& p : items) {
     const int top = (p.view.height - min_h) / 2, left = (p.view.width - min_w) / 2;
-    p.rgb = p.rgb(cv::Rect(left, top, min_w, min_h)).clone();
+    p.rgb = io::crop(p.rgb.view(), left, top, min_w, min_h);
     p.view.crop_x += left;
     p.view.crop_y += top;
     p.view.width = min_w;
@@ -175,7 +176,7 @@ PreprocessedBatch assemble(std::vector<Processed>& items, const CameraInputs& ca
   uint8_t* u8 = b.processed_images.data_as<uint8_t>();
   const int64_t plane = int64_t(H) * W;
   pipeline::parallel_for(n, threads, [&](int64_t v) {
-    const uint8_t* src = items[static_cast<size_t>(v)].rgb.ptr<uint8_t>();
+    const uint8_t* src = items[static_cast<size_t>(v)].rgb.pixels.data();
     float* dst = img + v * 3 * plane;
     uint8_t* back = u8 + v * plane * 3;
     for (int64_t i = 0; i < plane; ++i)
@@ -209,7 +210,7 @@ PreprocessedBatch preprocess(const std::vector<std::string>& paths, const Prepro
   pipeline::parallel_for(static_cast<int64_t>(paths.size()), threads, [&](int64_t i) {
     const std::string& path = paths[static_cast<size_t>(i)];
     const io::DecodedImage d = io::decode_rgb(io::read_file_bytes(path, "image"), path, o.limits);
-    items[static_cast<size_t>(i)] = process_one(d.rgb, d.orig_width, d.orig_height, d.decoded_scale, path, o);
+    items[static_cast<size_t>(i)] = process_one(d.rgb.view(), d.orig_width, d.orig_height, d.decoded_scale, path, o);
   });
   return assemble(items, cams, threads);
 }
@@ -226,7 +227,7 @@ PreprocessedBatch preprocess(const std::vector<RgbImage>& images, const Preproce
     DA3_CHECK(im.width > 0 && im.height > 0 && im.rgb.size() == size_t(im.width) * im.height * 3,
               "image '" + name + "': " + std::to_string(im.rgb.size()) + " bytes do not hold " +
                   std::to_string(im.width) + "x" + std::to_string(im.height) + " RGB pixels");
-    const cv::Mat rgb(im.height, im.width, CV_8UC3, const_cast<uint8_t*>(im.rgb.data()));
+    const io::ImageView rgb{im.rgb.data(), im.width, im.height, 3};
     items[static_cast<size_t>(i)] = process_one(rgb, im.width, im.height, 1, name, o);
   });
   return assemble(items, cams, threads);

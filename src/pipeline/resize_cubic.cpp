@@ -39,14 +39,14 @@ Taps taps(int src_size, int dst_size) {
 
 }  // namespace
 
-cv::Mat resize_cubic(const cv::Mat& src, int width, int height) {
-  DA3_CHECK(src.type() == CV_8UC3 && src.isContinuous(), "resize_cubic: needs a continuous 8-bit RGB image");
-  const int sw = src.cols, sh = src.rows;
+io::ImageBuffer resize_cubic(const io::ImageView& src, int width, int height) {
+  DA3_CHECK(src.channels == 3, "resize_cubic: needs an 8-bit RGB image");
+  const int sw = src.width, sh = src.height;
   const Taps tx = taps(sw, width), ty = taps(sh, height);
   // Horizontal pass over every source row, kept in float32.
   std::vector<float> rows(size_t(sh) * width * 3);
   for (int y = 0; y < sh; ++y) {
-    const uint8_t* s = src.ptr<uint8_t>(y);
+    const uint8_t* s = src.row(y);
     float* r = rows.data() + size_t(y) * width * 3;
     for (int x = 0; x < width; ++x) {
       const int* i = &tx.index[size_t(x) * 4];
@@ -60,7 +60,7 @@ cv::Mat resize_cubic(const cv::Mat& src, int width, int height) {
       }
     }
   }
-  cv::Mat out(height, width, CV_8UC3);
+  io::ImageBuffer out(width, height, 3);
   for (int y = 0; y < height; ++y) {
     const int* i = &ty.index[size_t(y) * 4];
     const float* w = &ty.weight[size_t(y) * 4];
@@ -68,7 +68,7 @@ cv::Mat resize_cubic(const cv::Mat& src, int width, int height) {
     const float* r1 = rows.data() + size_t(i[1]) * width * 3;
     const float* r2 = rows.data() + size_t(i[2]) * width * 3;
     const float* r3 = rows.data() + size_t(i[3]) * width * 3;
-    uint8_t* o = out.ptr<uint8_t>(y);
+    uint8_t* o = out.row(y);
     for (int x = 0; x < width * 3; ++x) {
       float acc = r0[x] * w[0];
       acc += r1[x] * w[1];

@@ -6,11 +6,11 @@
 // 11-bit fixed-point weights instead, which differs by one level on ~1-3 % of the values
 // (two levels after two cubic passes). This reproduces the IPP result: on the fixtures it
 // differs from the reference on fewer than 1 value in 100 000 (rounding ties), by one level.
-#include <opencv2/core.hpp>
+#include "io/image_buffer.hpp"
 
 namespace da3::pipeline {
 
-// src: CV_8UC3, continuous. Returns a width x height CV_8UC3 image.
-cv::Mat resize_cubic(const cv::Mat& src, int width, int height);
+// src: 3 channels (8-bit). Returns a width x height image of 3 channels.
+io::ImageBuffer resize_cubic(const io::ImageView& src, int width, int height);
 
 }  // namespace da3::pipeline

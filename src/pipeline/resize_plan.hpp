@@ -7,7 +7,7 @@ namespace da3::pipeline {
 
 constexpr int kPatchSize = 14;
 
-// One cv::resize or crop step of the plan.
+// One resize step of the plan.
 struct ResizeStep {
   bool resize = false;  // else nothing to do
   int width = 0, height = 0;

@@ -7,19 +7,17 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <opencv2/core.hpp>
-#include <opencv2/imgproc.hpp>
-#include <opencv2/videoio.hpp>
 #include <vector>
 
 #include "da3/error.hpp"
 #include "da3/log.hpp"
 #include "io/image_header.hpp"
+#include "io/media.hpp"
 
 namespace da3 {
 
 struct VideoFrameSampler::Impl {
-  cv::VideoCapture cap;
+  std::unique_ptr<io::VideoReader> reader;  // OpenCV videoio, in the media plugin
 };
 
 namespace {
@@ -55,15 +53,17 @@ VideoFrameSampler::VideoFrameSampler(const std::string& path, double sample_fps)
     throw Error(std::string("--fps must be a positive number of frames per second of video time, got ") + got);
   }
   check_file(path);
-  // FFmpeg explicitly: with CAP_ANY, OpenCV's image-sequence backend would take printf-style
-  // patterns and stills, and its messages go to stderr rather than into an error we can report.
-  if (!impl_->cap.open(path, cv::CAP_FFMPEG))
-    throw Error("'" + path + "' is not a video da3 can read (FFmpeg through OpenCV could not open it)");
-  props_.fps = impl_->cap.get(cv::CAP_PROP_FPS);
+  std::string error;
+  impl_->reader = io::media().open_video(path, error);
+  if (!impl_->reader)
+    throw Error("'" + path + "' is not a video da3 can read (FFmpeg through OpenCV could not open it" +
+                (error.empty() ? "" : ": " + error) + ")");
+  const io::VideoStreamInfo info = impl_->reader->info();
+  props_.fps = info.fps;
   if (!std::isfinite(props_.fps) || props_.fps <= 0) props_.fps = 0;
-  props_.frame_count = static_cast<int64_t>(std::max(0.0, impl_->cap.get(cv::CAP_PROP_FRAME_COUNT)));
-  props_.width = static_cast<int>(impl_->cap.get(cv::CAP_PROP_FRAME_WIDTH));
-  props_.height = static_cast<int>(impl_->cap.get(cv::CAP_PROP_FRAME_HEIGHT));
+  props_.frame_count = static_cast<int64_t>(std::max(0.0, info.frame_count));
+  props_.width = static_cast<int>(info.width);
+  props_.height = static_cast<int>(info.height);
   stem_ = std::filesystem::path(path).stem().string();
   log_info("video " + path + ": " + std::to_string(props_.width) + "x" + std::to_string(props_.height) + ", " +
            std::to_string(props_.fps) + " fps, about " + std::to_string(props_.frame_count) + " frames");
@@ -74,28 +74,22 @@ VideoFrameSampler::~VideoFrameSampler() = default;
 bool VideoFrameSampler::next(RgbImage& frame) {
   for (;;) {
     // grab() demuxes without converting; only the frames kept are retrieved and converted.
-    if (!impl_->cap.grab()) return false;
+    if (!impl_->reader->grab()) return false;
     const int64_t i = index_++;
     // Frame time: from the frame index where the container declares a rate (exact and
     // independent of timestamp quirks), else from the decoder's position.
-    const double t = props_.fps > 0 ? double(i) / props_.fps : impl_->cap.get(cv::CAP_PROP_POS_MSEC) / 1000.0;
+    const double t = props_.fps > 0 ? double(i) / props_.fps : impl_->reader->position_ms() / 1000.0;
     // 1e-9: a frame exactly on an interval boundary (t * fps integral) opens that interval.
     const auto bucket = static_cast<int64_t>(std::floor(t * sample_fps_ + 1e-9));
     if (bucket <= last_bucket_) continue;
-    cv::Mat bgr;
-    if (!impl_->cap.retrieve(bgr) || bgr.empty())
+    using Status = io::VideoFrameResult::Status;
+    const io::VideoFrameResult got = impl_->reader->retrieve_rgb(frame.rgb, frame.width, frame.height);
+    if (got.status == Status::NotDecoded)
       throw Error("video '" + path_ + "': frame " + std::to_string(i) + " could not be decoded");
+    if (got.status == Status::Failed)
+      throw Error("video '" + path_ + "': frame " + std::to_string(i) + " could not be decoded: " + got.error);
     last_bucket_ = bucket;
-    cv::Mat rgb;
-    if (bgr.channels() == 1)
-      cv::cvtColor(bgr, rgb, cv::COLOR_GRAY2RGB);
-    else
-      cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
-    if (rgb.depth() != CV_8U) throw Error("video '" + path_ + "': frames are not 8-bit");
-    frame.width = rgb.cols;
-    frame.height = rgb.rows;
-    // cvtColor allocates its output, so it is continuous: one copy of the whole buffer.
-    frame.rgb.assign(rgb.ptr<uint8_t>(0), rgb.ptr<uint8_t>(0) + size_t(rgb.total()) * 3);
+    if (got.status == Status::NotU8) throw Error("video '" + path_ + "': frames are not 8-bit");
     char idx[32];
     std::snprintf(idx, sizeof idx, "_frame%06lld", static_cast<long long>(i));
     frame.name = stem_ + idx;

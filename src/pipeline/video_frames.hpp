@@ -1,6 +1,6 @@
 #pragma once
 // Frames sampled from a video file at a fixed rate of video time (OpenCV videoio, FFmpeg
-// backend), as RGB images ready for preprocess(). `da3 video` reads them chunk by chunk, so a
+// backend, in the media plugin: io/media.hpp), as RGB images ready for preprocess(). `da3 video` reads them chunk by chunk, so a
 // long video never has to be held in memory whole.
 #include <cstdint>
 #include <memory>
