@@ -12,6 +12,7 @@
 
 #include "da3/error.hpp"
 #include "da3_commands.hpp"
+#include "io/curl_dl.hpp"
 #include "io/http_download.hpp"
 
 namespace da3::cli {
@@ -87,6 +88,7 @@ Action add_pull_command(CLI::App& app) {
       if (!o->quiet) std::fprintf(stderr, "%s is already in %s\n", repo.id.c_str(), target.string().c_str());
       return 0;
     }
+    io::curl_api();  // libcurl is loaded at run time: say it is missing before creating anything
     std::error_code ec;
     const bool created = !fs::exists(target);
     fs::create_directories(target, ec);
