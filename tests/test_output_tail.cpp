@@ -2,9 +2,13 @@
 // band edges (halo rows, the zero padding at the image border, a short last band) must not show.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <random>
 
+#include "da3/checkpoint.hpp"
+#include "da3/safetensors.hpp"
 #include "model/dpt_blocks.hpp"
+#include "model/weights.hpp"
 #include "nn/interpolate_nhwc.hpp"
 #include "test_util.hpp"
 
@@ -52,4 +56,36 @@ TEST(OutputTail, BandedEqualsWholeMapLayers) {
   for (int64_t i = 0; i < got.numel(); ++i)
     worst = std::max(worst, std::abs(got.data_as<float>()[i] - expect.data_as<float>()[i]));
   EXPECT_LT(worst, 1e-4f);
+}
+
+// The last fusion block streamed into output_conv1 in row bands against forward() then the conv on
+// whole maps: several views, a height that is not a multiple of the band, both fusion variants.
+TEST(OutputTail, FusionIntoConvBandedEqualsWholeMaps) {
+  const int64_t f = 8, n = 2, h = 21, w = 11;  // 42 output rows: bands of 32 and 10
+  test::TempDir d;
+  std::vector<std::pair<std::string, Tensor>> ts;
+  uint32_t seed = 10;
+  for (const char* unit : {"resConfUnit1", "resConfUnit2"})
+    for (const char* conv : {"conv1", "conv2"}) {
+      ts.emplace_back(std::string(unit) + "." + conv + ".weight", randn({f, f, 3, 3}, seed++));
+      ts.emplace_back(std::string(unit) + "." + conv + ".bias", randn({f}, seed++));
+    }
+  ts.emplace_back("out_conv.weight", randn({f, f, 1, 1}, seed++));
+  ts.emplace_back("out_conv.bias", randn({f}, seed++));
+  save_safetensors(d.file("model.safetensors"), ts);
+  std::ofstream(d.file("config.json")) << "{}";
+  const Checkpoint ckpt = Checkpoint::open(d.path().string());
+  const nn::Conv2d next(randn({5, f, 3, 3}, 40), randn({5}, 41), 1, 1, "output_conv1");
+  const Tensor x0 = randn({n, h, w, f}, 42), x1 = randn({n, h, w, f}, 43);
+  for (bool residual : {true, false}) {
+    const model::FeatureFusionBlock block(model::Weights(ckpt), f, residual);
+    const Tensor expect = next.forward(block.forward(x0, &x1, std::nullopt));
+    const Tensor got = block.forward_into_conv3x3(x0, &x1, next);
+    ASSERT_EQ(got.shape(), expect.shape());
+    float worst = 0.f;
+    for (int64_t i = 0; i < got.numel(); ++i)
+      worst = std::max(worst, std::abs(got.data_as<float>()[i] - expect.data_as<float>()[i]));
+    EXPECT_LT(worst, 1e-4f) << (residual ? "with" : "without") << " the residual unit";
+    EXPECT_LT(test::rel_err(got, expect), 1e-6);
+  }
 }

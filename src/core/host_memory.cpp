@@ -1,6 +1,7 @@
 #include "core/host_memory.hpp"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -9,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "da3/error.hpp"
 #include "da3/profile.hpp"
@@ -19,7 +21,6 @@ namespace {
 
 constexpr size_t kAlign = 64;
 constexpr size_t kLargeBlock = size_t(64) << 10;  // below this, malloc's free lists do well
-constexpr size_t kGranule = size_t(4) << 10;     // large sizes rounded up to this
 constexpr size_t kChunk = size_t(256) << 20;     // address space reserved at a time
 
 std::atomic<uint64_t> g_live{0}, g_peak{0};
@@ -32,14 +33,15 @@ void note_alloc(size_t n) {
 }
 void note_free(size_t n) { g_live.fetch_sub(n, std::memory_order_relaxed); }
 
-// Large tensors come from a few big reserved mappings, handed out first fit (oldest mapping,
-// then lowest address) and coalesced when freed. Pages stay faulted in after a free, so the next forward pass reuses them
-// with no page-fault or zeroing cost; and because a freed range can serve any smaller request
-// (not only its own size, as a by-size cache would), the resident footprint stays close to the
-// peak of live tensors rather than to the sum of every size ever freed.
+// Large tensors come from a few big mappings, handed out first fit (oldest mapping, then lowest
+// address) and coalesced when freed. Pages stay faulted in after a free, so the next forward pass
+// reuses them with no page-fault or zeroing cost; and because a freed range can serve any smaller
+// request (not only its own size, as a by-size cache would), the resident footprint stays close
+// to the peak of live tensors rather than to the sum of every size ever freed.
 class Arena {
  public:
-  // A block of `size` bytes and the index of the mapping it lies in; nullptr when the OS refuses.
+  // A block of `size` bytes (a multiple of granule()) and the index of the mapping it lies in;
+  // nullptr when the OS refuses.
   char* take(size_t size, int* chunk_index) {
     std::lock_guard<std::mutex> lk(mu_);
     for (auto it = free_.begin(); it != free_.end(); ++it) {
@@ -47,46 +49,55 @@ class Arena {
       const auto [chunk, p] = it->first;
       const Range r = it->second;
       free_.erase(it);
-      const size_t warm = std::min(r.resident, size);
-      retained_ -= warm;
-      if (r.size > size) free_.emplace(Key{chunk, p + size}, Range{r.size - size, r.resident - warm});
+      if (r.size > size) free_.emplace(Key{chunk, p + size}, Range{r.size - size, r.released});
+      touch(chunk, p + size);
       *chunk_index = chunk;
       return p;
     }
+    // No MAP_NORESERVE: a request larger than the machine can back must fail here, with an
+    // error, not later in the OOM killer when its pages are touched.
     const size_t bytes = std::max(kChunk, size);
-    void* m = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* m = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) return nullptr;
     char* p = static_cast<char*>(m);
-    *chunk_index = chunks_++;
-    if (bytes > size) free_.emplace(Key{*chunk_index, p + size}, Range{bytes - size, 0});
+    *chunk_index = static_cast<int>(chunks_.size());
+    chunks_.push_back({p, p + size});
+    if (bytes > size) free_.emplace(Key{*chunk_index, p + size}, Range{bytes - size, false});
     return p;
   }
 
   void give(char* p, size_t size, int chunk) {
     std::lock_guard<std::mutex> lk(mu_);
-    retained_ += size;
-    Range r{size, size};
+    Range r{size, false};
     auto next = free_.lower_bound(Key{chunk, p});
     if (next != free_.end() && next->first == Key{chunk, p + size}) {
       r.size += next->second.size;
-      r.resident += next->second.resident;
       next = free_.erase(next);
     }
+    auto it = free_.end();
     if (next != free_.begin()) {
       auto prev = std::prev(next);
       if (prev->first.first == chunk && prev->first.second + prev->second.size == p) {
         prev->second.size += r.size;
-        prev->second.resident += r.resident;
-        trim(prev);
-        return;
+        prev->second.released = false;
+        it = prev;
       }
     }
-    trim(free_.emplace(Key{chunk, p}, r).first);
+    if (it == free_.end()) it = free_.emplace(Key{chunk, p}, r).first;
+    trim(it);
   }
 
+  // Freed bytes that may still be resident (an upper bound).
   uint64_t retained() {
     std::lock_guard<std::mutex> lk(mu_);
-    return retained_;
+    return retained_locked();
+  }
+
+  static size_t granule() {
+    // madvise works on whole pages: on a kernel with 16 or 64 KiB pages, releasing a range that
+    // is not page-aligned would zero the live neighbour sharing its last page.
+    static const size_t g = std::max<size_t>(size_t(4) << 10, static_cast<size_t>(::sysconf(_SC_PAGESIZE)));
+    return g;
   }
 
  private:
@@ -95,26 +106,43 @@ class Arena {
   using Key = std::pair<int, char*>;
   struct Range {
     size_t size;
-    size_t resident;  // upper bound on the faulted-in bytes of this free range
+    bool released;  // pages given back since last used; a merge with a used range clears it
+  };
+  struct Chunk {
+    char* base;
+    char* touched_end;  // nothing at or above was ever handed out: never resident
   };
 
-  // Beyond the retention limit, free ranges give their pages back (they stay reserved, and
-  // fault in as zero pages when used again): largest first, starting with the one just freed.
+  void touch(int chunk, char* end) { chunks_[chunk].touched_end = std::max(chunks_[chunk].touched_end, end); }
+
+  size_t resident(const Key& k, const Range& r) const {
+    if (r.released) return 0;
+    char* const end = chunks_[k.first].touched_end;
+    return k.second >= end ? 0 : static_cast<size_t>(std::min(end, k.second + r.size) - k.second);
+  }
+  uint64_t retained_locked() const {
+    uint64_t n = 0;
+    for (const auto& [k, r] : free_) n += resident(k, r);
+    return n;
+  }
+
+  // Beyond the retention limit, free ranges give their pages back (they stay mapped and fault in
+  // as zero pages when used again): the one just freed first, then the largest.
   void trim(std::map<Key, Range>::iterator just_freed) {
-    if (retained_ <= limit()) return;
+    if (retained_locked() <= limit()) return;
     release(just_freed);
-    while (retained_ > limit()) {
-      auto big = std::max_element(free_.begin(), free_.end(),
-                                  [](const auto& a, const auto& b) { return a.second.resident < b.second.resident; });
-      if (big == free_.end() || big->second.resident == 0) break;
+    while (retained_locked() > limit()) {
+      auto big = std::max_element(free_.begin(), free_.end(), [this](const auto& a, const auto& b) {
+        return resident(a.first, a.second) < resident(b.first, b.second);
+      });
+      if (big == free_.end() || resident(big->first, big->second) == 0) break;
       release(big);
     }
   }
   void release(std::map<Key, Range>::iterator it) {
-    if (it->second.resident == 0) return;
-    ::madvise(it->first.second, it->second.size, MADV_DONTNEED);
-    retained_ -= std::min(retained_, it->second.resident);
-    it->second.resident = 0;
+    const size_t n = resident(it->first, it->second);
+    if (n > 0) ::madvise(it->first.second, n, MADV_DONTNEED);
+    it->second.released = true;
   }
 
   static size_t limit() {
@@ -129,8 +157,7 @@ class Arena {
 
   std::mutex mu_;
   std::map<Key, Range> free_;
-  int chunks_ = 0;
-  size_t retained_ = 0;
+  std::vector<Chunk> chunks_;
 };
 
 Arena& arena() {
@@ -158,7 +185,9 @@ std::shared_ptr<void> allocate_host(size_t bytes) {
       std::free(q);
     });
   }
-  const size_t size = (bytes + kGranule - 1) / kGranule * kGranule;
+  const size_t g = Arena::granule();
+  if (bytes > (size_t(1) << 48)) throw Error("out of memory: a tensor of " + std::to_string(bytes) + " bytes");
+  const size_t size = (bytes + g - 1) / g * g;
   int chunk = 0;
   char* p = arena().take(size, &chunk);
   if (!p) throw Error("out of memory mapping " + std::to_string(bytes >> 20) + " MiB for a tensor");

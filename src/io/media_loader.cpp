@@ -48,7 +48,8 @@ MediaPlugin* try_load(const std::string& path, std::string& why) {
   auto* version = reinterpret_cast<Da3MediaAbiVersionFn*>(::dlsym(lib, DA3_MEDIA_ABI_VERSION_SYMBOL));
   auto* entry = reinterpret_cast<Da3MediaPluginFn*>(::dlsym(lib, DA3_MEDIA_PLUGIN_SYMBOL));
   if (!version || !entry) {
-    why = "is not a da3 media plugin (no " DA3_MEDIA_PLUGIN_SYMBOL " entry point)";
+    why = std::string("is not a da3 media plugin (no ") +
+          (!version ? DA3_MEDIA_ABI_VERSION_SYMBOL : DA3_MEDIA_PLUGIN_SYMBOL) + " entry point)";
     ::dlclose(lib);
     return nullptr;
   }
@@ -59,7 +60,11 @@ MediaPlugin* try_load(const std::string& path, std::string& why) {
     return nullptr;
   }
   MediaPlugin* p = entry();
-  if (!p) why = "returned no plugin object";
+  if (!p) {
+    why = "returned no plugin object";
+    ::dlclose(lib);
+    return nullptr;
+  }
   // Never closed on success: objects it created (video readers) may outlive any caller.
   return p;
 }

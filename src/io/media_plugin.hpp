@@ -77,7 +77,7 @@ class MediaPlugin {
   // cv::resize from `src` into exactly `dst`'s size, writing into dst's memory (never
   // reallocating it); both of one type and channel count.
   virtual bool resize(const PlaneRef& src, const PlaneRef& dst, Interpolation interp, std::string& error) noexcept = 0;
-  // nullptr with `error` set when the file cannot be opened (FFmpeg backend only).
+  // nullptr when the file cannot be opened (FFmpeg backend only); `error` set when OpenCV said why.
   virtual std::unique_ptr<VideoReader> open_video(const std::string& path, std::string& error) noexcept = 0;
 
  protected:
