@@ -3,6 +3,8 @@
 // candidates, which media() also uses.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <cstdlib>
 #include <fstream>
 #include <optional>
@@ -53,6 +55,17 @@ TEST(MediaPlugin, MissingFileNamedByTheVariableIsAClearError) {
   EXPECT_NE(msg.find("DA3_MEDIA_PLUGIN"), std::string::npos) << msg;
   EXPECT_NE(msg.find("libda3_media.so"), std::string::npos) << msg;
   EXPECT_NE(msg.find("images and video"), std::string::npos) << msg;
+}
+
+TEST(MediaPlugin, SearchesNextToTheExecutableThenTheInstalledLayout) {
+  ScopedEnv env("DA3_MEDIA_PLUGIN", nullptr);
+  const auto c = da3::io::media_plugin_candidates();
+  ASSERT_GE(c.size(), 2u);
+  const std::string dir = std::filesystem::read_symlink("/proc/self/exe").parent_path().string();
+  EXPECT_EQ(c[0], dir + "/libda3_media.so");
+  // cmake --install puts da3 in bin/ and the plugin in <libdir>/da3/.
+  EXPECT_EQ(c[1].rfind(dir + "/../", 0), 0u) << c[1];
+  EXPECT_NE(c[1].find("/da3/libda3_media.so"), std::string::npos) << c[1];
 }
 
 TEST(MediaPlugin, FilesThatAreNotPluginsAreRejectedWithTheReason) {

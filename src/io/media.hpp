@@ -13,7 +13,7 @@ namespace da3::io {
 MediaPlugin& media();
 
 // Where media() looks, in order: $DA3_MEDIA_PLUGIN alone when set; else next to the running
-// executable, then the build tree's copy.
+// executable, then ../<libdir>/da3/ from it (the installed layout), then the build tree's copy.
 std::vector<std::string> media_plugin_candidates();
 
 // Loads the first of `candidates` that is a loadable plugin of this ABI version; da3::Error

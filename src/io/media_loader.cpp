@@ -74,7 +74,14 @@ MediaPlugin* try_load(const std::string& path, std::string& why) {
 std::vector<std::string> media_plugin_candidates() {
   if (const char* env = env_path()) return {env};
   std::vector<std::string> c;
-  if (const std::string dir = executable_dir(); !dir.empty()) c.push_back(dir + "/" + kPluginFile);
+  if (const std::string dir = executable_dir(); !dir.empty()) {
+    c.push_back(dir + "/" + kPluginFile);
+#ifdef DA3_MEDIA_PLUGIN_INSTALL_SUBDIR
+    // The installed layout (cmake --install): <prefix>/bin/da3 and <prefix>/<libdir>/da3/, found
+    // relative to the executable so that the prefix can be moved.
+    c.push_back(dir + "/../" DA3_MEDIA_PLUGIN_INSTALL_SUBDIR "/" + kPluginFile);
+#endif
+  }
 #ifdef DA3_MEDIA_PLUGIN_BUILD_PATH
   // Programs built in the tree but living elsewhere in it (tests/da3_tests, bench/...).
   if (c.empty() || c.front() != DA3_MEDIA_PLUGIN_BUILD_PATH) c.push_back(DA3_MEDIA_PLUGIN_BUILD_PATH);
