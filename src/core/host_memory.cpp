@@ -60,8 +60,8 @@ class Arena {
     void* m = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) return nullptr;
     char* p = static_cast<char*>(m);
-    *chunk_index = static_cast<int>(chunks_.size());
-    chunks_.push_back({p, p + size});
+    *chunk_index = static_cast<int>(touched_end_.size());
+    touched_end_.push_back(p + size);
     if (bytes > size) free_.emplace(Key{*chunk_index, p + size}, Range{bytes - size, false});
     return p;
   }
@@ -108,16 +108,11 @@ class Arena {
     size_t size;
     bool released;  // pages given back since last used; a merge with a used range clears it
   };
-  struct Chunk {
-    char* base;
-    char* touched_end;  // nothing at or above was ever handed out: never resident
-  };
-
-  void touch(int chunk, char* end) { chunks_[chunk].touched_end = std::max(chunks_[chunk].touched_end, end); }
+  void touch(int chunk, char* end) { touched_end_[chunk] = std::max(touched_end_[chunk], end); }
 
   size_t resident(const Key& k, const Range& r) const {
     if (r.released) return 0;
-    char* const end = chunks_[k.first].touched_end;
+    char* const end = touched_end_[k.first];
     return k.second >= end ? 0 : static_cast<size_t>(std::min(end, k.second + r.size) - k.second);
   }
   uint64_t retained_locked() const {
@@ -157,7 +152,8 @@ class Arena {
 
   std::mutex mu_;
   std::map<Key, Range> free_;
-  std::vector<Chunk> chunks_;
+  // Per mapping: nothing at or above was ever handed out, so it was never resident.
+  std::vector<char*> touched_end_;
 };
 
 Arena& arena() {

@@ -1,16 +1,15 @@
 #include "da3/tensor.hpp"
 
-#include "core/host_memory.hpp"
-
 #include <cstdlib>
 #include <cstring>
 #include <numeric>
 #include <sstream>
 
+#include "core/host_memory.hpp"
+
 namespace da3 {
 
 namespace {
-
 
 int64_t wrap_dim(int64_t d, int64_t ndim, const char* op) {
   const int64_t w = d < 0 ? d + ndim : d;

@@ -32,6 +32,28 @@ FeatureFusionBlock::FeatureFusionBlock(const Weights& w, int64_t f, bool has_res
   if (has_residual_) unit1_ = ResidualConvUnit(w.child("resConfUnit1"), f);
 }
 
+namespace {
+
+// 32 output rows per band: the band's maps (~2 MB per view at 504 wide) stay in cache between
+// the upsampling and the convolutions that read them.
+constexpr int64_t kBandRows = 32;
+
+// Bilinear (align_corners) upsampling of x (N, h, w, C) to (oh, ow), handed to fn(row0, rows,
+// band) band by band: output rows [row0, row0 + rows) plus one halo row above and below, which
+// are zero outside the map (a 3x3 convolution's padding).
+template <typename Fn>
+void for_each_upsampled_band(const Tensor& x, int64_t oh, int64_t ow, Fn&& fn) {
+  Tensor band;
+  for (int64_t r0 = 0; r0 < oh; r0 += kBandRows) {
+    const int64_t rows = std::min(kBandRows, oh - r0);
+    if (!band.defined() || band.size(1) != rows + 2) band = Tensor::empty({x.size(0), rows + 2, ow, x.size(3)});
+    nn::interpolate_bilinear_nhwc_rows(x, oh, ow, /*align_corners=*/true, r0 - 1, band);
+    fn(r0, rows, band);
+  }
+}
+
+}  // namespace
+
 Tensor FeatureFusionBlock::fuse(const Tensor& x0, const Tensor* x1) const {
   Tensor y;
   if (has_residual_ && x1) {
@@ -58,21 +80,15 @@ Tensor FeatureFusionBlock::forward(const Tensor& x0, const Tensor* x1,
 Tensor FeatureFusionBlock::forward_into_conv3x3(const Tensor& x0, const Tensor* x1, const nn::Conv2d& next) const {
   DA3_CHECK(next.kernel_size() == 3 && next.out_size(8) == 8, "forward_into_conv3x3: expects a 3x3 conv, stride 1, padding 1");
   const Tensor y = fuse(x0, x1);
-  const int64_t n = y.size(0), oh = y.size(1) * 2, ow = y.size(2) * 2, c = y.size(3), co = next.out_channels();
-  constexpr int64_t kBandRows = 32;  // as in run_output_tail: a band's maps stay in cache
+  const int64_t n = y.size(0), oh = y.size(1) * 2, ow = y.size(2) * 2, co = next.out_channels();
   Tensor out = Tensor::empty({n, oh, ow, co});
-  Tensor band;
-  for (int64_t r0 = 0; r0 < oh; r0 += kBandRows) {
-    const int64_t rows = std::min(kBandRows, oh - r0);
-    if (!band.defined() || band.size(1) != rows + 2) band = Tensor::empty({n, rows + 2, ow, c});
-    // One halo row above and below; those outside the map are the convolution's zero padding.
-    nn::interpolate_bilinear_nhwc_rows(y, oh, ow, /*align_corners=*/true, r0 - 1, band);
+  for_each_upsampled_band(y, oh, ow, [&](int64_t r0, int64_t rows, Tensor& band) {
     const Tensor part = next.forward_band(band);
     const int64_t per_view = rows * ow * co;
     for (int64_t b = 0; b < n; ++b)
       std::memcpy(out.data_as<float>() + (b * oh + r0) * ow * co, part.data_as<float>() + b * per_view,
                   per_view * sizeof(float));
-  }
+  });
   return out;
 }
 
@@ -117,23 +133,14 @@ std::array<Tensor, 4> DptStages::forward(const std::function<Tensor(int k)>& map
 
 void run_output_tail(const Tensor& x, int64_t h_out, int64_t w_out, const UvPosEmbed* pe, int64_t W, int64_t H,
                      const std::vector<TailBranch>& branches) {
-  // 32 output rows per band: the band's maps (~2 MB per view at 504 wide) stay in cache between
-  // the upsampling and the convolutions that read them.
-  constexpr int64_t kBandRows = 32;
-  const int64_t n = x.size(0), c = x.size(3);
+  const int64_t c = x.size(3);
   for (const TailBranch& b : branches)
     DA3_CHECK(b.conv3->kernel_size() == 3 && b.conv1->kernel_size() == 1 && b.conv3->in_channels() == c,
               "output tail: expects a 3x3 conv on " + std::to_string(c) + " channels, then a 1x1 conv");
-  Tensor band;
-  for (int64_t r0 = 0; r0 < h_out; r0 += kBandRows) {
-    const int64_t rows = std::min(kBandRows, h_out - r0);
-    if (!band.defined() || band.size(1) != rows + 2) band = Tensor::empty({n, rows + 2, w_out, c});
-    // The band plus one halo row above and below; halo rows outside the map are the 3x3
-    // convolution's zero padding.
-    nn::interpolate_bilinear_nhwc_rows(x, h_out, w_out, /*align_corners=*/true, r0 - 1, band);
+  for_each_upsampled_band(x, h_out, w_out, [&](int64_t r0, int64_t, Tensor& band) {
     if (pe) pe->add_rows_(band, r0 - 1, h_out, W, H);
     for (const TailBranch& b : branches) b.emit(r0, b.conv1->forward(b.conv3->forward_band(band, {.relu = true})));
-  }
+  });
 }
 
 void write_depth_band(const Tensor& logits, int64_t v0, int64_t row0, HeadActivation act, HeadActivation cact,

@@ -45,33 +45,34 @@ Conv2d::Conv2d(const Tensor& weight, const Tensor& bias, int64_t stride, int64_t
   impl_->conv = std::make_unique<detail::DnnlConv>(name_, user, bias, make, 16 * stride_ + k_);
 }
 
-Tensor Conv2d::forward(const Tensor& x, const ConvEpilogue& ep) const {
+void Conv2d::check_input(const Tensor& x) const {
   DA3_CHECK(impl_, name_ + ": used before its weights were loaded");
   DA3_CHECK(x.dtype() == DType::F32 && x.dim() == 4 && x.size(3) == in_ && x.is_contiguous(),
             name_ + ": input must be contiguous f32 NHWC (N, H, W, " + std::to_string(in_) + "), got " + x.describe());
-  DA3_CHECK(x.size(1) + 2 * pad_ >= k_ && x.size(2) + 2 * pad_ >= k_,
-            name_ + ": input " + shape_str(x.shape()) + " is smaller than the kernel");
-  const Shape out_shape{x.size(0), out_size(x.size(1)), out_size(x.size(2)), out_};
+}
+
+Tensor Conv2d::run(const Tensor& x, int64_t out_rows, const ConvEpilogue& ep, bool pad_rows) const {
+  const Shape out_shape{x.size(0), out_rows, out_size(x.size(2)), out_};
   Tensor y = output_or_accumulate_target(ep.accumulate, out_shape, name_);
   if (x.numel() == 0) return y;
   count_flops(static_cast<uint64_t>(2 * y.numel() * in_ * k_ * k_));
-  impl_->conv->execute(x, y, ep);
+  impl_->conv->execute(x, y, ep, pad_rows);
   return y;
 }
 
+Tensor Conv2d::forward(const Tensor& x, const ConvEpilogue& ep) const {
+  check_input(x);
+  DA3_CHECK(x.size(1) + 2 * pad_ >= k_ && x.size(2) + 2 * pad_ >= k_,
+            name_ + ": input " + shape_str(x.shape()) + " is smaller than the kernel");
+  return run(x, out_size(x.size(1)), ep, /*pad_rows=*/true);
+}
+
 Tensor Conv2d::forward_band(const Tensor& x, const ConvEpilogue& ep) const {
-  DA3_CHECK(impl_, name_ + ": used before its weights were loaded");
   DA3_CHECK(stride_ == 1, name_ + ": forward_band needs stride 1");
-  DA3_CHECK(x.dtype() == DType::F32 && x.dim() == 4 && x.size(3) == in_ && x.is_contiguous(),
-            name_ + ": input must be contiguous f32 NHWC (N, H, W, " + std::to_string(in_) + "), got " + x.describe());
+  check_input(x);
   DA3_CHECK(x.size(1) >= k_ && x.size(2) + 2 * pad_ >= k_,
             name_ + ": band " + shape_str(x.shape()) + " has fewer rows than the kernel");
-  const Shape out_shape{x.size(0), x.size(1) - k_ + 1, out_size(x.size(2)), out_};
-  Tensor y = output_or_accumulate_target(ep.accumulate, out_shape, name_);
-  if (x.numel() == 0) return y;
-  count_flops(static_cast<uint64_t>(2 * y.numel() * in_ * k_ * k_));
-  impl_->conv->execute(x, y, ep, /*pad_rows=*/false);
-  return y;
+  return run(x, x.size(1) - k_ + 1, ep, /*pad_rows=*/false);
 }
 
 std::string Conv2d::implementation(int64_t n, int64_t h, int64_t w) const {

@@ -42,6 +42,10 @@ class Conv2d {
   std::string implementation(int64_t n, int64_t h, int64_t w) const;
 
  private:
+  // forward / forward_band after their size checks: out_rows output rows, rows padded or not.
+  Tensor run(const Tensor& x, int64_t out_rows, const ConvEpilogue& ep, bool pad_rows) const;
+  void check_input(const Tensor& x) const;
+
   struct Impl;
   std::shared_ptr<Impl> impl_;
   int64_t in_ = 0, out_ = 0, k_ = 0, stride_ = 1, pad_ = 0;
