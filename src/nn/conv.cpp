@@ -1,7 +1,14 @@
 #include "nn/conv.hpp"
 
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "da3/log.hpp"
 #include "da3/profile.hpp"
 
+#include "kernels/cpu/conv3x3_winograd.hpp"
 #include "nn/dnnl_conv.hpp"
 #include "nn/output_target.hpp"
 
@@ -10,8 +17,27 @@ namespace da3::nn {
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
 
+namespace {
+
+bool winograd_allowed_by_env() {
+  static const bool allowed = [] {
+    const char* e = std::getenv("DA3_CONV_WINOGRAD");
+    if (!e || !*e || std::strcmp(e, "1") == 0) return true;
+    if (std::strcmp(e, "0") == 0) return false;
+    log_once(LogLevel::Warn, "DA3_CONV_WINOGRAD",
+             "DA3_CONV_WINOGRAD='" + std::string(e) + "' is neither 0 nor 1; using Winograd where it applies");
+    return true;
+  }();
+  return allowed;
+}
+
+}  // namespace
+
 struct Conv2d::Impl {
   std::unique_ptr<detail::DnnlConv> conv;
+  bool winograd_shape = false;  // 3x3, stride 1, padding 1, channels the kernel takes
+  std::once_flag winograd_once;
+  std::vector<float> winograd_u;  // made on first Winograd call
 };
 
 Conv2d::Conv2d(const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding, std::string name)
@@ -43,6 +69,21 @@ Conv2d::Conv2d(const Tensor& weight, const Tensor& bias, int64_t stride, int64_t
   };
   impl_ = std::make_shared<Impl>();
   impl_->conv = std::make_unique<detail::DnnlConv>(name_, user, bias, make, 16 * stride_ + k_);
+  impl_->winograd_shape = k_ == 3 && stride_ == 1 && pad_ == 1 && kernels::conv3x3_winograd_supports(in_, out_);
+}
+
+bool Conv2d::use_winograd(int64_t out_h, int64_t out_w) const {
+  switch (algorithm_) {
+    case ConvAlgorithm::Direct: return false;
+    case ConvAlgorithm::Winograd:
+      DA3_CHECK(impl_->winograd_shape && kernels::conv3x3_winograd_available(),
+                name_ + ": Winograd needs a 3x3 stride-1 padding-1 convolution with channel counts that are "
+                        "multiples of 8 on a CPU with AVX2 + FMA");
+      return true;
+    case ConvAlgorithm::Auto: break;
+  }
+  return impl_->winograd_shape && out_h * out_w >= kWinogradMinPixels && kernels::conv3x3_winograd_available() &&
+         winograd_allowed_by_env();
 }
 
 void Conv2d::check_input(const Tensor& x) const {
@@ -55,8 +96,31 @@ Tensor Conv2d::run(const Tensor& x, int64_t out_rows, const ConvEpilogue& ep, bo
   const Shape out_shape{x.size(0), out_rows, out_size(x.size(2)), out_};
   Tensor y = output_or_accumulate_target(ep.accumulate, out_shape, name_);
   if (x.numel() == 0) return y;
-  count_flops(static_cast<uint64_t>(2 * y.numel() * in_ * k_ * k_));
-  impl_->conv->execute(x, y, ep, pad_rows);
+  if (!use_winograd(out_rows, out_shape[2])) {
+    count_flops(static_cast<uint64_t>(2 * y.numel() * in_ * k_ * k_));
+    impl_->conv->execute(x, y, ep, pad_rows);
+    return y;
+  }
+  std::call_once(impl_->winograd_once, [this] {
+    std::vector<float> oihw(static_cast<size_t>(out_ * in_ * 9));
+    impl_->conv->unpack_weights({{out_, in_, 3, 3}, dt::f32, tag::oihw}, oihw.data());
+    impl_->winograd_u = kernels::winograd_f43_weights(oihw.data(), out_, in_);
+  });
+  kernels::Conv3x3Problem p;
+  p.x = x.data_as<float>();
+  p.n = x.size(0), p.h = x.size(1), p.w = x.size(2), p.in = in_;
+  p.pad_rows = pad_rows ? 1 : 0;
+  p.u = impl_->winograd_u.data();
+  p.bias = impl_->conv->has_bias() ? impl_->conv->bias().data_as<float>() : nullptr;
+  p.out = out_;
+  p.y = y.data_as<float>();
+  p.accumulate = ep.accumulate != nullptr;
+  p.relu = ep.relu;
+  // The multiply-adds it does (36 per tile and channel pair), not a direct convolution's
+  // 144: GFLOP/s and % of peak in bench model stay honest.
+  const int64_t tiles = x.size(0) * ((out_rows + 3) / 4) * ((out_shape[2] + 3) / 4);
+  count_flops(static_cast<uint64_t>(2 * 36 * tiles * in_ * out_));
+  kernels::conv3x3_winograd(p);
   return y;
 }
 
@@ -77,6 +141,7 @@ Tensor Conv2d::forward_band(const Tensor& x, const ConvEpilogue& ep) const {
 
 std::string Conv2d::implementation(int64_t n, int64_t h, int64_t w) const {
   DA3_CHECK(impl_, name_ + ": used before its weights were loaded");
+  if (use_winograd(out_size(h), out_size(w))) return "winograd_f4x3:avx2";
   return impl_->conv->implementation(n, h, w);
 }
 

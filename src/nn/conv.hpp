@@ -1,9 +1,11 @@
 #pragma once
-// nn.Conv2d on NHWC f32 tensors through a oneDNN convolution. The heads stay in NHWC from the
-// tokens to the output (measured here: oneDNN's NHWC kernels beat im2col + GEMM and no layout
-// conversion is needed between layers). Weights arrive in PyTorch's OIHW layout and are
-// reordered once into the blocked layout the kernel wants; primitives are cached per input
-// shape and epilogue.
+// nn.Conv2d on NHWC f32 tensors through a oneDNN convolution, or, for 3x3 stride-1 layers on
+// large maps, our F(4x4, 3x3) Winograd kernel (a quarter of the multiply-adds; see
+// kernels/cpu/conv3x3_winograd.hpp and docs/perf.md). The heads stay in NHWC from the tokens to
+// the output (measured here: oneDNN's NHWC kernels beat im2col + GEMM and no layout conversion
+// is needed between layers). Weights arrive in PyTorch's OIHW layout and are reordered once into
+// the blocked layout oneDNN wants (the Winograd transform is made from that pack on first use);
+// primitives are cached per input shape and epilogue.
 #include <memory>
 #include <string>
 
@@ -17,6 +19,13 @@ struct ConvEpilogue {
   Tensor* accumulate = nullptr;  // (N, OH, OW, out) contiguous f32
   bool relu = false;
 };
+
+// How a 3x3 stride-1 convolution is computed. Auto: Winograd where the CPU has AVX2 + FMA, the
+// channel counts are multiples of 8 and the output has at least kWinogradMinPixels pixels per
+// image (below that oneDNN's direct kernel is as fast); env DA3_CONV_WINOGRAD=0 makes Auto mean
+// Direct everywhere.
+enum class ConvAlgorithm { Auto, Direct, Winograd };
+inline constexpr int64_t kWinogradMinPixels = 1024;
 
 class Conv2d {
  public:
@@ -38,17 +47,23 @@ class Conv2d {
   // has x.size(1) - k + 1 rows. Stride 1 only. Lets a caller stream a large map through the
   // layer in bands instead of materialising it.
   Tensor forward_band(const Tensor& x, const ConvEpilogue& ep = {}) const;
-  // The oneDNN implementation chosen for an input of this shape (for benchmarks and tests).
+  // The implementation chosen for an input of this shape (for benchmarks and tests): oneDNN's
+  // name for it, or "winograd_f4x3:avx2".
   std::string implementation(int64_t n, int64_t h, int64_t w) const;
+  // Overrides Auto for this layer (benchmarks and tests compare the two on the same weights).
+  // Winograd on a layer or CPU that cannot run it is an error at the next forward.
+  void set_algorithm(ConvAlgorithm a) { algorithm_ = a; }
 
  private:
   // forward / forward_band after their size checks: out_rows output rows, rows padded or not.
   Tensor run(const Tensor& x, int64_t out_rows, const ConvEpilogue& ep, bool pad_rows) const;
   void check_input(const Tensor& x) const;
+  bool use_winograd(int64_t out_h, int64_t out_w) const;
 
   struct Impl;
   std::shared_ptr<Impl> impl_;
   int64_t in_ = 0, out_ = 0, k_ = 0, stride_ = 1, pad_ = 0;
+  ConvAlgorithm algorithm_ = ConvAlgorithm::Auto;
   std::string name_;
 };
 

@@ -89,6 +89,15 @@ void DnnlConv::execute(const Tensor& x, Tensor& y, const ConvEpilogue& ep, bool 
   s.wait();
 }
 
+void DnnlConv::unpack_weights(const dnnl::memory::desc& user, void* dst) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  dnnl::memory out(user, cpu_engine(), dst);
+  dnnl::stream s(cpu_engine());
+  dnnl::memory& from = packs_.front()->second;
+  dnnl::reorder(from, out).execute(s, from, out);
+  s.wait();
+}
+
 std::string DnnlConv::implementation(int64_t n, int64_t h, int64_t w) const {
   return make_pd(n, h, w, false, false, true).impl_info_str();
 }

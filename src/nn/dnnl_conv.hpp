@@ -40,6 +40,10 @@ class DnnlConv {
   void execute(const Tensor& x, Tensor& y, const ConvEpilogue& ep, bool pad_rows = true) const;
   std::string implementation(int64_t n, int64_t h, int64_t w) const;
   bool has_bias() const { return bias_.defined(); }
+  const Tensor& bias() const { return bias_; }
+  // The packed weights reordered back into `user` (e.g. oihw) at `dst`: lets another kernel build
+  // its own layout after the checkpoint's pages are gone.
+  void unpack_weights(const dnnl::memory::desc& user, void* dst) const;
 
  private:
   struct Entry {

@@ -1,0 +1,56 @@
+// Weight transform and ISA dispatch for the F(4x4, 3x3) Winograd convolution.
+#include "kernels/cpu/conv3x3_winograd.hpp"
+
+#include "da3/cpu.hpp"
+#include "da3/error.hpp"
+
+namespace da3::kernels {
+
+namespace {
+// G (6x3): row i evaluates the filter polynomial at the i-th interpolation point (0, 1, -1, 2,
+// -2, infinity), with the 1/4, 1/6, 1/24 Lagrange denominators folded in here so that the data
+// transforms Bᵀ and Aᵀ have small integer coefficients.
+constexpr double kG[6][3] = {
+    {1.0 / 4, 0, 0},
+    {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+    {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+    {1.0 / 24, 1.0 / 12, 1.0 / 6},
+    {1.0 / 24, -1.0 / 12, 1.0 / 6},
+    {0, 0, 1},
+};
+}  // namespace
+
+bool conv3x3_winograd_supports(int64_t in, int64_t out) { return in > 0 && out > 0 && in % 8 == 0 && out % 8 == 0; }
+
+bool conv3x3_winograd_available() {
+  const CpuFeatures& f = cpu_features();
+  return f.avx2 && f.fma;
+}
+
+std::vector<float> winograd_f43_weights(const float* oihw, int64_t out, int64_t in) {
+  std::vector<float> u(static_cast<size_t>(36 * in * out));
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t c = 0; c < in; ++c) {
+      const float* g = oihw + (o * in + c) * 9;
+      double gg[6][3];  // G g
+      for (int i = 0; i < 6; ++i)
+        for (int j = 0; j < 3; ++j) gg[i][j] = kG[i][0] * g[j] + kG[i][1] * g[3 + j] + kG[i][2] * g[6 + j];
+      for (int i = 0; i < 6; ++i)
+        for (int j = 0; j < 6; ++j) {
+          const double v = gg[i][0] * kG[j][0] + gg[i][1] * kG[j][1] + gg[i][2] * kG[j][2];  // (G g) Gᵀ
+          u[static_cast<size_t>(((i * 6 + j) * in + c) * out + o)] = static_cast<float>(v);
+        }
+    }
+  return u;
+}
+
+void conv3x3_winograd(const Conv3x3Problem& p) {
+  DA3_CHECK(conv3x3_winograd_available(), "conv3x3_winograd: needs AVX2 and FMA");
+  DA3_CHECK(conv3x3_winograd_supports(p.in, p.out), "conv3x3_winograd: channel counts must be multiples of 8, got " +
+                                                        std::to_string(p.in) + " -> " + std::to_string(p.out));
+  DA3_CHECK(p.pad_rows == 0 || p.pad_rows == 1, "conv3x3_winograd: pad_rows must be 0 or 1");
+  DA3_CHECK(p.h + 2 * p.pad_rows >= 3 && p.w >= 1, "conv3x3_winograd: input smaller than the kernel");
+  conv3x3_winograd_avx2(p);
+}
+
+}  // namespace da3::kernels

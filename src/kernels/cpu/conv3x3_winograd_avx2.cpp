@@ -1,0 +1,215 @@
+// AVX2 + FMA body of the F(4x4, 3x3) Winograd convolution (compiled with -mavx2 -mfma; only
+// called after CPUID says the CPU has them).
+//
+// Work unit: a block of up to kTiles consecutive 4x4 output tiles in one tile row. Per block:
+//   1. V[ξ][t][c] = (Bᵀ d_t B)[ξ]      36 transformed 6x6 input tiles, channels innermost
+//   2. M[ξ]      = V[ξ] · U[ξ]         36 small GEMMs, (tiles x in) · (in x out)
+//   3. y_t       = Aᵀ M_t A (+ bias, + residual, ReLU), stored straight into the output rows
+// V and M of one block stay in L2 (36 · kTiles · 64 floats = 166 KB each at 64 channels); U is
+// streamed once per block. Blocks are independent, so threads split them statically.
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+#include <new>
+
+#include "kernels/cpu/conv3x3_winograd.hpp"
+
+namespace da3::kernels {
+namespace {
+
+constexpr int kTiles = 18;  // tiles per block: 3 GEMM micro-tiles of 6 rows
+
+struct FreeDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+
+// Scratch for all worker threads of one call, owned by the calling thread and only grown, so a
+// steady stream of convolutions allocates nothing; allocated outside the parallel region so a
+// failure is an exception, not an abort inside OpenMP.
+float* caller_scratch(size_t floats) {
+  thread_local std::unique_ptr<float, FreeDeleter> buf;
+  thread_local size_t cap = 0;
+  if (floats > cap) {
+    buf.reset(static_cast<float*>(std::aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64)));
+    cap = buf ? floats : 0;
+    if (!buf) throw std::bad_alloc();
+  }
+  return buf.get();
+}
+
+// Bᵀ on one column/row of 6: r = Bᵀ d.
+inline void input_1d(const __m256 (&d)[6], __m256 (&r)[6]) {
+  const __m256 four = _mm256_set1_ps(4.f), five = _mm256_set1_ps(5.f), two = _mm256_set1_ps(2.f);
+  const __m256 a = _mm256_fnmadd_ps(four, d[2], d[4]);  // d4 - 4 d2
+  const __m256 b = _mm256_fnmadd_ps(four, d[1], d[3]);  // d3 - 4 d1
+  const __m256 c = _mm256_sub_ps(d[4], d[2]);
+  const __m256 e = _mm256_mul_ps(two, _mm256_sub_ps(d[3], d[1]));
+  r[0] = _mm256_fmadd_ps(four, d[0], _mm256_fnmadd_ps(five, d[2], d[4]));
+  r[1] = _mm256_add_ps(a, b);
+  r[2] = _mm256_sub_ps(a, b);
+  r[3] = _mm256_add_ps(c, e);
+  r[4] = _mm256_sub_ps(c, e);
+  r[5] = _mm256_fmadd_ps(four, d[1], _mm256_fnmadd_ps(five, d[3], d[5]));
+}
+
+// Aᵀ on one column/row of 6: o = Aᵀ m (4 values).
+inline void output_1d(const __m256 (&m)[6], __m256 (&o)[4]) {
+  const __m256 s12 = _mm256_add_ps(m[1], m[2]), d12 = _mm256_sub_ps(m[1], m[2]);
+  const __m256 s34 = _mm256_add_ps(m[3], m[4]), d34 = _mm256_sub_ps(m[3], m[4]);
+  o[0] = _mm256_add_ps(_mm256_add_ps(m[0], s12), s34);
+  o[1] = _mm256_fmadd_ps(_mm256_set1_ps(2.f), d34, d12);
+  o[2] = _mm256_fmadd_ps(_mm256_set1_ps(4.f), s34, s12);
+  o[3] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8.f), d34, d12), m[5]);
+}
+
+struct Geometry {
+  int64_t oh, tiles_h, tiles_w, blocks_per_row;
+};
+
+// Step 1 for tiles [tx0, tx0 + nt) of tile row ty in image b.
+void transform_inputs(const Conv3x3Problem& p, int64_t b, int64_t ty, int64_t tx0, int nt, float* v) {
+  const int64_t C = p.in;
+  const int64_t vstride = static_cast<int64_t>(kTiles) * C;  // between ξ planes
+  const __m256 zero = _mm256_setzero_ps();
+  for (int t = 0; t < nt; ++t) {
+    const int64_t iy0 = 4 * ty - p.pad_rows, ix0 = 4 * (tx0 + t) - 1;
+    const float* rows[6];
+    for (int i = 0; i < 6; ++i) {
+      const int64_t iy = iy0 + i;
+      rows[i] = iy >= 0 && iy < p.h ? p.x + (b * p.h + iy) * p.w * C : nullptr;
+    }
+    bool col_ok[6];
+    for (int j = 0; j < 6; ++j) col_ok[j] = ix0 + j >= 0 && ix0 + j < p.w;
+    for (int64_t c = 0; c < C; c += 8) {
+      __m256 tmp[6][6];  // Bᵀ d, column by column
+      for (int j = 0; j < 6; ++j) {
+        __m256 d[6], r[6];
+        for (int i = 0; i < 6; ++i)
+          d[i] = rows[i] && col_ok[j] ? _mm256_loadu_ps(rows[i] + (ix0 + j) * C + c) : zero;
+        input_1d(d, r);
+        for (int i = 0; i < 6; ++i) tmp[i][j] = r[i];
+      }
+      for (int i = 0; i < 6; ++i) {
+        __m256 r[6];
+        input_1d(tmp[i], r);
+        float* dst = v + (i * 6) * vstride + t * C + c;
+        for (int j = 0; j < 6; ++j) _mm256_store_ps(dst + j * vstride, r[j]);
+      }
+    }
+  }
+}
+
+// acc(R x NV vectors) = A(R rows, stride lda) · B(C x NV*8, stride ldb), stored to c (stride ldc).
+template <int R, int NV>
+inline void gemm_micro(const float* a, int64_t lda, const float* bm, int64_t ldb, int64_t C, float* c, int64_t ldc) {
+  __m256 acc[R][NV];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < C; ++k) {
+    __m256 bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = _mm256_loadu_ps(bm + k * ldb + 8 * v);
+    for (int r = 0; r < R; ++r) {
+      const __m256 av = _mm256_broadcast_ss(a + r * lda + k);
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(av, bv[v], acc[r][v]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < NV; ++v) _mm256_store_ps(c + r * ldc + 8 * v, acc[r][v]);
+}
+
+template <int NV>
+void gemm_rows(int rows, const float* a, int64_t lda, const float* bm, int64_t ldb, int64_t C, float* c, int64_t ldc) {
+  int r = 0;
+  for (; r + 6 <= rows; r += 6) gemm_micro<6, NV>(a + r * lda, lda, bm, ldb, C, c + r * ldc, ldc);
+  switch (rows - r) {
+    case 5: gemm_micro<5, NV>(a + r * lda, lda, bm, ldb, C, c + r * ldc, ldc); break;
+    case 4: gemm_micro<4, NV>(a + r * lda, lda, bm, ldb, C, c + r * ldc, ldc); break;
+    case 3: gemm_micro<3, NV>(a + r * lda, lda, bm, ldb, C, c + r * ldc, ldc); break;
+    case 2: gemm_micro<2, NV>(a + r * lda, lda, bm, ldb, C, c + r * ldc, ldc); break;
+    case 1: gemm_micro<1, NV>(a + r * lda, lda, bm, ldb, C, c + r * ldc, ldc); break;
+    default: break;
+  }
+}
+
+// Step 2: M[ξ] = V[ξ] · U[ξ] for the block's nt tiles.
+void multiply(const Conv3x3Problem& p, int nt, const float* v, float* m) {
+  const int64_t C = p.in, K = p.out;
+  for (int xi = 0; xi < 36; ++xi) {
+    const float* vx = v + xi * kTiles * C;
+    const float* ux = p.u + xi * C * K;
+    float* mx = m + xi * kTiles * K;
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) gemm_rows<2>(nt, vx, C, ux + k, K, C, mx + k, K);
+    if (k < K) gemm_rows<1>(nt, vx, C, ux + k, K, C, mx + k, K);
+  }
+}
+
+// Step 3: output transform, epilogue and store for the block's tiles.
+void transform_outputs(const Conv3x3Problem& p, const Geometry& g, int64_t b, int64_t ty, int64_t tx0, int nt,
+                       const float* m) {
+  const int64_t K = p.out;
+  const int64_t mstride = static_cast<int64_t>(kTiles) * K;
+  const __m256 zero = _mm256_setzero_ps();
+  const int64_t oy0 = 4 * ty;
+  const int rows_out = static_cast<int>(std::min<int64_t>(4, g.oh - oy0));
+  for (int t = 0; t < nt; ++t) {
+    const int64_t ox0 = 4 * (tx0 + t);
+    const int cols_out = static_cast<int>(std::min<int64_t>(4, p.w - ox0));
+    for (int64_t k = 0; k < K; k += 8) {
+      const float* src = m + t * K + k;
+      __m256 s[4][6];  // Aᵀ M, column by column
+      for (int j = 0; j < 6; ++j) {
+        __m256 col[6], o[4];
+        for (int i = 0; i < 6; ++i) col[i] = _mm256_load_ps(src + (i * 6 + j) * mstride);
+        output_1d(col, o);
+        for (int a = 0; a < 4; ++a) s[a][j] = o[a];
+      }
+      const __m256 bias = p.bias ? _mm256_loadu_ps(p.bias + k) : zero;
+      for (int a = 0; a < rows_out; ++a) {
+        __m256 o[4];
+        output_1d(s[a], o);
+        float* dst = p.y + ((b * g.oh + oy0 + a) * p.w + ox0) * K + k;
+        for (int q = 0; q < cols_out; ++q) {
+          __m256 r = _mm256_add_ps(o[q], bias);
+          if (p.accumulate) r = _mm256_add_ps(r, _mm256_loadu_ps(dst + q * K));
+          if (p.relu) r = _mm256_max_ps(r, zero);
+          _mm256_storeu_ps(dst + q * K, r);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void conv3x3_winograd_avx2(const Conv3x3Problem& p) {
+  Geometry g;
+  g.oh = p.h + 2 * p.pad_rows - 2;
+  g.tiles_h = (g.oh + 3) / 4;
+  g.tiles_w = (p.w + 3) / 4;
+  g.blocks_per_row = (g.tiles_w + kTiles - 1) / kTiles;
+  const int64_t blocks = p.n * g.tiles_h * g.blocks_per_row;
+  const size_t v_floats = static_cast<size_t>(36 * kTiles * p.in), m_floats = static_cast<size_t>(36 * kTiles * p.out);
+  const size_t per_thread = v_floats + m_floats;  // multiples of 8 floats: each slice stays 32-byte aligned
+  float* scratch = caller_scratch(per_thread * static_cast<size_t>(omp_get_max_threads()));
+  #pragma omp parallel
+  {
+    float* v = scratch + per_thread * static_cast<size_t>(omp_get_thread_num());
+    float* m = v + v_floats;
+    #pragma omp for schedule(static)
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      const int64_t b = blk / (g.tiles_h * g.blocks_per_row);
+      const int64_t rest = blk % (g.tiles_h * g.blocks_per_row);
+      const int64_t ty = rest / g.blocks_per_row, tx0 = rest % g.blocks_per_row * kTiles;
+      const int nt = static_cast<int>(std::min<int64_t>(kTiles, g.tiles_w - tx0));
+      transform_inputs(p, b, ty, tx0, nt, v);
+      multiply(p, nt, v, m);
+      transform_outputs(p, g, b, ty, tx0, nt, m);
+    }
+  }
+}
+
+}  // namespace da3::kernels
