@@ -102,22 +102,32 @@ void transform_inputs(const Conv3x3Problem& p, int64_t b, int64_t ty, int64_t tx
   }
 }
 
-// acc(R x NV vectors) = A(R rows, stride lda) · B(C x NV*8, stride ldb), stored to c (stride ldc).
+// c(R x NV vectors, stride ldc) = a(R rows, stride lda) · b(C x NV*8, stride ldb). One array per
+// column vector, not acc[R][NV]: GCC keeps a 2-D array of vectors in memory and stores all 12
+// accumulators every iteration (measured: 39 % of peak), 1-D arrays stay in registers.
 template <int R, int NV>
-inline void gemm_micro(const float* a, int64_t lda, const float* bm, int64_t ldb, int64_t C, float* c, int64_t ldc) {
-  __m256 acc[R][NV];
-  for (int r = 0; r < R; ++r)
-    for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
+inline void gemm_micro(const float* __restrict a, int64_t lda, const float* __restrict bm, int64_t ldb, int64_t C,
+                       float* __restrict c, int64_t ldc) {
+  static_assert(NV == 1 || NV == 2, "one or two vectors of output channels");
+  __m256 acc0[R], acc1[R];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
+#pragma GCC unroll 4
   for (int64_t k = 0; k < C; ++k) {
-    __m256 bv[NV];
-    for (int v = 0; v < NV; ++v) bv[v] = _mm256_loadu_ps(bm + k * ldb + 8 * v);
+    const __m256 b0 = _mm256_loadu_ps(bm + k * ldb);
+    const __m256 b1 = NV == 2 ? _mm256_loadu_ps(bm + k * ldb + 8) : b0;
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const __m256 av = _mm256_broadcast_ss(a + r * lda + k);
-      for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(av, bv[v], acc[r][v]);
+      acc0[r] = _mm256_fmadd_ps(av, b0, acc0[r]);
+      if constexpr (NV == 2) acc1[r] = _mm256_fmadd_ps(av, b1, acc1[r]);
     }
   }
-  for (int r = 0; r < R; ++r)
-    for (int v = 0; v < NV; ++v) _mm256_store_ps(c + r * ldc + 8 * v, acc[r][v]);
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    _mm256_store_ps(c + r * ldc, acc0[r]);
+    if constexpr (NV == 2) _mm256_store_ps(c + r * ldc + 8, acc1[r]);
+  }
 }
 
 template <int NV>
