@@ -22,8 +22,10 @@ struct ConvEpilogue {
 
 // How a 3x3 stride-1 convolution is computed. Auto: Winograd where the CPU has AVX2 + FMA, the
 // channel counts are multiples of 8 and the output has at least kWinogradMinPixels pixels per
-// image (below that oneDNN's direct kernel is as fast); env DA3_CONV_WINOGRAD=0 makes Auto mean
-// Direct everywhere.
+// image; env DA3_CONV_WINOGRAD=0 makes Auto mean Direct everywhere. Winograd wins at every size
+// measured (2.2x even on 8x8), but its transformed weights are 4x the originals: below 1024
+// pixels the layers take about a millisecond and DA3-SMALL's would cost +9 MB of RSS for ~5 ms
+// (bench/conv_winograd.cpp, docs/perf.md).
 enum class ConvAlgorithm { Auto, Direct, Winograd };
 inline constexpr int64_t kWinogradMinPixels = 1024;
 
