@@ -1,10 +1,18 @@
 // nn::Conv2d / nn::ConvTranspose2d (oneDNN, NHWC) against direct loops written from PyTorch's
 // definitions, with PyTorch's weight layouts (OIHW / IOHW), plus the NHWC bilinear resize
 // against the NCHW one. Channel counts are unequal on purpose so a swapped in/out axis fails.
+// Conv2d's Winograd path (3x3 stride 1) against its oneDNN path on the same layer: forward,
+// forward_band and the epilogues, when Auto picks it, and its lazy weight transform.
 #include <gtest/gtest.h>
 
+#include <latch>
 #include <random>
+#include <string>
+#include <thread>
+#include <vector>
 
+#include "da3/profile.hpp"
+#include "kernels/cpu/conv3x3_winograd.hpp"
 #include "nn/conv.hpp"
 #include "nn/conv_transpose.hpp"
 #include "nn/interpolate.hpp"
@@ -140,6 +148,218 @@ TEST(Conv2d, RejectsWrongInputs) {
   EXPECT_THROW(conv.forward(Tensor::zeros({1, 3, 5, 5}).permute({0, 2, 3, 1})), Error);  // not contiguous
   EXPECT_THROW(nn::Conv2d(randn({4, 3, 3, 3}, 1), randn({5}, 2), 1, 1), Error);          // bias size
   EXPECT_THROW(nn::Conv2d(randn({4, 3, 3}, 1), Tensor(), 1, 1), Error);                  // not 4-D
+}
+
+namespace {
+
+constexpr const char* kWinograd = "winograd_f4x3:avx2";
+
+bool is_winograd(const std::string& impl) { return impl.find("winograd") != std::string::npos; }
+
+// The same 3x3 stride-1 padding-1 layer twice, one forced onto each path.
+struct ConvPair {
+  nn::Conv2d wino, direct;
+  ConvPair(const Tensor& w, const Tensor& b) : wino(w, b, 1, 1, "test.wino"), direct(w, b, 1, 1, "test.direct") {
+    wino.set_algorithm(nn::ConvAlgorithm::Winograd);
+    direct.set_algorithm(nn::ConvAlgorithm::Direct);
+  }
+};
+
+// Both paths of `p` on x (band or whole map) with every epilogue: plain, ReLU, accumulate into a
+// residual, accumulate then ReLU. Returns the plain Winograd result.
+Tensor expect_paths_agree(const ConvPair& p, const Tensor& x, bool band, const std::string& what) {
+  auto run = [band](const nn::Conv2d& c, const Tensor& x, const nn::ConvEpilogue& ep) {
+    return band ? c.forward_band(x, ep) : c.forward(x, ep);
+  };
+  const Tensor got = run(p.wino, x, {}), want = run(p.direct, x, {});
+  EXPECT_LT(test::rel_err(got, want), 1e-5) << what;
+  EXPECT_LT(test::rel_err(run(p.wino, x, {.relu = true}), run(p.direct, x, {.relu = true})), 1e-5)
+      << what << " + relu";
+  uint32_t seed = 900;
+  for (bool relu : {false, true}) {
+    Tensor acc_w = randn(want.shape(), seed++);
+    Tensor acc_d = acc_w.clone();
+    const Tensor r = run(p.wino, x, {.accumulate = &acc_w, .relu = relu});
+    run(p.direct, x, {.accumulate = &acc_d, .relu = relu});
+    EXPECT_EQ(r.data(), acc_w.data()) << what << ": the result is the accumulator";
+    EXPECT_LT(test::rel_err(acc_w, acc_d), 1e-5) << what << " + accumulate" << (relu ? " + relu" : "");
+  }
+  return got;
+}
+
+// What Conv2d counts for one call (count_flops): a direct convolution's multiply-adds, or the
+// Winograd GEMMs' (36 per 4x4 output tile and channel pair).
+uint64_t direct_flops(int64_t n, int64_t oh, int64_t ow, int64_t ci, int64_t co) {
+  return static_cast<uint64_t>(2 * n * oh * ow * ci * co * 9);
+}
+uint64_t winograd_flops(int64_t n, int64_t oh, int64_t ow, int64_t ci, int64_t co) {
+  return static_cast<uint64_t>(2 * 36 * n * ((oh + 3) / 4) * ((ow + 3) / 4) * ci * co);
+}
+
+}  // namespace
+
+TEST(Conv2d, WinogradMatchesDirect) {
+  if (!kernels::conv3x3_winograd_available()) GTEST_SKIP() << "this CPU has no AVX2 + FMA";
+  const ConvCase cases[] = {
+      {2, 40, 40, 64, 64, 3, 1, 1, true},   // whole 4x4 tiles
+      {2, 33, 37, 48, 64, 3, 1, 1, true},   // partial tiles on both edges, in != out
+      {1, 21, 26, 16, 8, 3, 1, 1, false},   // no bias; out < one 16-wide GEMM block
+  };
+  uint32_t seed = 500;
+  for (const ConvCase& c : cases) {
+    const Tensor w = randn({c.co, c.ci, 3, 3}, seed++), b = c.bias ? randn({c.co}, seed++) : Tensor();
+    const Tensor x = randn({c.n, c.h, c.w, c.ci}, seed++);
+    const ConvPair p(w, b);
+    const std::string what =
+        "conv " + shape_str(w.shape()) + (c.bias ? "" : " (no bias)") + " on " + shape_str(x.shape());
+    EXPECT_EQ(p.wino.implementation(c.n, c.h, c.w), kWinograd) << what;
+    EXPECT_FALSE(is_winograd(p.direct.implementation(c.n, c.h, c.w))) << what;
+
+    const Tensor full = expect_paths_agree(p, x, /*band=*/false, what);
+    EXPECT_LT(test::rel_err(full, ref_conv(x, w, b, 1, 1)), 1e-5) << what << " against double";
+
+    // Bands: input rows [r0 - 1, r0 + rows + 1) of the map, no row padding; the result is output
+    // rows [r0, r0 + rows) of the whole-map convolution. 13 rows: a partial tile row.
+    for (auto [r0, rows] : {std::pair<int64_t, int64_t>{1, 12}, {c.h - 14, 13}}) {
+      const Tensor band = x.slice(1, r0 - 1, r0 + rows + 1).contiguous();
+      const std::string bw = what + " band rows " + std::to_string(r0) + "+" + std::to_string(rows);
+      const Tensor got = expect_paths_agree(p, band, /*band=*/true, bw);
+      EXPECT_LT(test::rel_err(got, full.slice(1, r0, r0 + rows).contiguous()), 1e-5) << bw << " against the map";
+    }
+  }
+  // Maps narrower or shorter than one tile, and a band of a single output row.
+  const ConvPair small(randn({8, 8, 3, 3}, 560), randn({8}, 561));
+  for (auto [h, wd] : {std::pair<int64_t, int64_t>{1, 1}, {1, 6}, {5, 2}, {2, 1030}}) {
+    const Tensor x = randn({2, h, wd, 8}, static_cast<uint32_t>(h * 10000 + wd));
+    EXPECT_LT(test::rel_err(small.wino.forward(x), small.direct.forward(x)), 1e-5) << h << "x" << wd;
+  }
+  const Tensor band = randn({2, 3, 9, 8}, 562);
+  EXPECT_LT(test::rel_err(small.wino.forward_band(band), small.direct.forward_band(band)), 1e-5) << "1-row band";
+}
+
+TEST(Conv2d, WinogradCountsItsOwnMultiplyAdds) {
+  if (!kernels::conv3x3_winograd_available()) GTEST_SKIP() << "this CPU has no AVX2 + FMA";
+  const ConvPair p(randn({16, 8, 3, 3}, 11), randn({16}, 12));
+  const Tensor x = randn({2, 9, 13, 8}, 13), band = randn({2, 7, 13, 8}, 14);
+  reset_flop_counter();
+  p.direct.forward(x);
+  EXPECT_EQ(flops_counted(), direct_flops(2, 9, 13, 8, 16));
+  reset_flop_counter();
+  p.wino.forward(x);
+  EXPECT_EQ(flops_counted(), winograd_flops(2, 9, 13, 8, 16));
+  reset_flop_counter();
+  p.wino.forward_band(band);
+  EXPECT_EQ(flops_counted(), winograd_flops(2, 5, 13, 8, 16));
+}
+
+TEST(Conv2d, AutoPicksWinogradOnLargeMaps) {
+  if (!kernels::conv3x3_winograd_available()) GTEST_SKIP() << "this CPU has no AVX2 + FMA";
+  static_assert(nn::kWinogradMinPixels == 1024, "the sizes below straddle 1024 output pixels");
+  const nn::Conv2d conv(randn({16, 8, 3, 3}, 21), randn({16}, 22), 1, 1);
+  EXPECT_EQ(conv.implementation(1, 32, 32), kWinograd);  // 1024 px
+  EXPECT_EQ(conv.implementation(1, 1024, 1), kWinograd);
+  EXPECT_EQ(conv.implementation(3, 40, 60), kWinograd);
+  EXPECT_FALSE(is_winograd(conv.implementation(1, 32, 31)));  // 992 px
+  EXPECT_FALSE(is_winograd(conv.implementation(2, 31, 33)));  // 1023 px per image, 2046 in all
+  EXPECT_FALSE(is_winograd(conv.implementation(1, 8, 8)));
+
+  // What forward and forward_band actually run, told apart by the work they count. A band's
+  // output is its rows less the 2 halo rows: 8 x 128 = 1024 px, 7 x 128 = 896.
+  struct Run {
+    bool band;
+    int64_t n, h, w;
+    bool winograd;
+  };
+  for (const Run& r : {Run{false, 1, 32, 32, true}, Run{false, 1, 32, 31, false}, Run{false, 2, 31, 33, false},
+                       Run{true, 2, 10, 128, true}, Run{true, 2, 9, 128, false}}) {
+    const Tensor x = randn({r.n, r.h, r.w, 8}, static_cast<uint32_t>(r.h * 1000 + r.w));
+    const int64_t oh = r.band ? r.h - 2 : r.h;
+    reset_flop_counter();
+    const Tensor y = r.band ? conv.forward_band(x) : conv.forward(x);
+    EXPECT_EQ(flops_counted(), (r.winograd ? winograd_flops : direct_flops)(r.n, oh, r.w, 8, 16))
+        << (r.band ? "band " : "map ") << shape_str(x.shape());
+    EXPECT_EQ(y.shape(), Shape({r.n, oh, r.w, 16}));
+  }
+}
+
+TEST(Conv2d, AutoNeverPicksWinogradForOtherLayers) {
+  // Eligible would be: 3x3, stride 1, padding 1, channel counts multiples of 8. Each of these
+  // misses one, on maps well over the pixel threshold.
+  const nn::Conv2d eligible(randn({16, 16, 3, 3}, 33), Tensor(), 1, 1);
+  struct Layer {
+    const char* what;
+    int64_t ci, co, k, s, p, h;
+  };
+  for (const Layer& l : {Layer{"12 in", 12, 16, 3, 1, 1, 64}, Layer{"12 out", 16, 12, 3, 1, 1, 64},
+                         Layer{"stride 2", 16, 16, 3, 2, 1, 96}, Layer{"1x1", 16, 16, 1, 1, 0, 64},
+                         Layer{"padding 0", 16, 16, 3, 1, 0, 66}}) {
+    const nn::Conv2d conv(randn({l.co, l.ci, l.k, l.k}, 31), randn({l.co}, 32), l.s, l.p);
+    EXPECT_FALSE(is_winograd(conv.implementation(1, l.h, l.h))) << l.what;
+    EXPECT_FALSE(is_winograd(conv.implementation(2, 2 * l.h, 2 * l.h))) << l.what;
+    // An eligible layer takes Winograd on these maps, so they are large enough to tell.
+    if (kernels::conv3x3_winograd_available()) EXPECT_TRUE(is_winograd(eligible.implementation(1, l.h, l.h))) << l.what;
+  }
+}
+
+TEST(Conv2d, ForcedWinogradOnAnIneligibleLayerNamesIt) {
+  struct Layer {
+    const char* name;
+    int64_t ci, co, k, s, p;
+  };
+  std::vector<Layer> layers = {{"head.odd_channels", 12, 16, 3, 1, 1},
+                               {"head.stride2", 16, 16, 3, 2, 1},
+                               {"head.one_by_one", 16, 16, 1, 1, 0}};
+  // On a CPU without AVX2 + FMA even an eligible layer cannot run it.
+  if (!kernels::conv3x3_winograd_available()) layers.push_back({"head.no_avx2", 16, 16, 3, 1, 1});
+  for (const Layer& l : layers) {
+    const Tensor w = randn({l.co, l.ci, l.k, l.k}, 41), b = randn({l.co}, 42);
+    nn::Conv2d conv(w, b, l.s, l.p, l.name);
+    conv.set_algorithm(nn::ConvAlgorithm::Winograd);
+    const Tensor x = randn({1, 40, 40, l.ci}, 43);
+    try {
+      conv.forward(x);
+      FAIL() << l.name << ": expected da3::Error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(l.name), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("Winograd"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(conv.implementation(1, 40, 40), Error) << l.name;
+    conv.set_algorithm(nn::ConvAlgorithm::Auto);  // and the layer still works on its own path
+    EXPECT_LT(test::rel_err(conv.forward(x), ref_conv(x, w, b, l.s, l.p)), 1e-5) << l.name;
+  }
+}
+
+TEST(Conv2d, WinogradWeightTransformIsThreadSafe) {
+  if (!kernels::conv3x3_winograd_available()) GTEST_SKIP() << "this CPU has no AVX2 + FMA";
+  const Tensor w = randn({64, 64, 3, 3}, 51), b = randn({64}, 52);
+  const Tensor x = randn({1, 24, 24, 64}, 53);
+  nn::Conv2d direct(w, b, 1, 1);
+  direct.set_algorithm(nn::ConvAlgorithm::Direct);
+  const Tensor want = direct.forward(x);
+  // Each round: a fresh layer whose first two Winograd calls (the ones that make its transformed
+  // weights) start together on two threads.
+  for (int round = 0; round < 32; ++round) {
+    nn::Conv2d conv(w, b, 1, 1, "test.threads");
+    conv.set_algorithm(nn::ConvAlgorithm::Winograd);
+    Tensor got[2];
+    std::string error[2];
+    std::latch start(2);
+    auto call = [&](int i) {
+      start.arrive_and_wait();
+      try {
+        got[i] = conv.forward(x);
+      } catch (const std::exception& e) {
+        error[i] = e.what();
+      }
+    };
+    std::thread t0(call, 0), t1(call, 1);
+    t0.join();
+    t1.join();
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_EQ(error[i], "") << "round " << round << " thread " << i;
+      EXPECT_LT(test::rel_err(got[i], want), 1e-5) << "round " << round << " thread " << i;
+    }
+  }
 }
 
 TEST(ConvTranspose2d, MatchesDirectLoops) {
