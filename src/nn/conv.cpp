@@ -95,7 +95,8 @@ void Conv2d::check_input(const Tensor& x) const {
 Tensor Conv2d::run(const Tensor& x, int64_t out_rows, const ConvEpilogue& ep, bool pad_rows) const {
   const Shape out_shape{x.size(0), out_rows, out_size(x.size(2)), out_};
   Tensor y = output_or_accumulate_target(ep.accumulate, out_shape, name_);
-  const bool winograd = use_winograd(out_rows, out_shape[2]);  // first: a forced Winograd that cannot run is an error even on an empty input
+  // Chosen first: a forced Winograd that cannot run is an error even on an empty input.
+  const bool winograd = use_winograd(out_rows, out_shape[2]);
   if (x.numel() == 0) return y;
   if (!winograd) {
     count_flops(static_cast<uint64_t>(2 * y.numel() * in_ * k_ * k_));
