@@ -113,6 +113,32 @@ TEST(Tensor, DtypeChecksOnAccess) {
   EXPECT_NO_THROW(t.data_as<uint16_t>());
 }
 
+TEST(Tensor, RowStridedCopiesKeepEveryElement) {
+  // Slices whose rows are contiguous but not adjacent (copied row by row), both as the source
+  // (clone of a token slice) and as the destination (copy into a slice of a larger tensor).
+  Tensor t = iota({2, 3, 5, 4});
+  Tensor s = t.slice(2, 1, 4);  // (2, 3, 3, 4): rows of 4, skipping one row in five
+  Tensor c = s.clone();
+  ASSERT_TRUE(c.is_contiguous());
+  for (int64_t a = 0; a < 2; ++a)
+    for (int64_t b = 0; b < 3; ++b)
+      for (int64_t i = 0; i < 3; ++i)
+        for (int64_t j = 0; j < 4; ++j) EXPECT_EQ(c.item_f({a, b, i, j}), t.item_f({a, b, i + 1, j}));
+  Tensor big = Tensor::zeros({2, 3, 5, 6});
+  big.slice(3, 1, 5).slice(2, 0, 3).copy_from(s);  // destination rows strided too
+  for (int64_t a = 0; a < 2; ++a)
+    for (int64_t b = 0; b < 3; ++b)
+      for (int64_t i = 0; i < 5; ++i)
+        for (int64_t j = 0; j < 6; ++j) {
+          const bool inside = i < 3 && j >= 1 && j < 5;
+          EXPECT_EQ(big.item_f({a, b, i, j}), inside ? t.item_f({a, b, i + 1, j - 1}) : 0.f) << a << b << i << j;
+        }
+  Tensor sel = t.select(2, 4).clone();  // (2, 3, 4): the last row of each group
+  for (int64_t a = 0; a < 2; ++a)
+    for (int64_t b = 0; b < 3; ++b)
+      for (int64_t j = 0; j < 4; ++j) EXPECT_EQ(sel.item_f({a, b, j}), t.item_f({a, b, 4, j}));
+}
+
 TEST(Tensor, ConvertingCopyAcrossStrides) {
   Tensor t = iota({3, 5});
   Tensor b = t.transpose(0, 1).to(DType::BF16);  // small integers are exact in bf16

@@ -325,6 +325,15 @@ void Tensor::copy_from(const Tensor& src) {
   auto* dp = static_cast<uint8_t*>(data_);
   const auto* sp = static_cast<const uint8_t*>(src.data_);
   const bool same = dtype_ == src.dtype_;
+  if (same && dim() >= 2 && strides_.back() == 1 && src.strides_.back() == 1) {
+    // Rows contiguous on both sides (a slice or select of a token tensor): one memcpy per row.
+    // Element by element, the backbone's per-layer feature copies took 90 ms of a 4-view forward.
+    const Shape outer(shape_.begin(), shape_.end() - 1);
+    const Shape od(strides_.begin(), strides_.end() - 1), os(src.strides_.begin(), src.strides_.end() - 1);
+    const size_t row = static_cast<size_t>(shape_.back()) * ds;
+    for_each_index(outer, od, os, [&](int64_t o, int64_t i) { std::memcpy(dp + o * ds, sp + i * ds, row); });
+    return;
+  }
   const bool exact_int = !dtype_is_float(dtype_) && !dtype_is_float(src.dtype_);
   DA3_CHECK(same || !exact_int || (dtype_size(dtype_) >= ss),
             std::string("copy_from: narrowing integer copy ") + dtype_name(src.dtype_) + " -> " + dtype_name(dtype_));
