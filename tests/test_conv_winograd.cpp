@@ -83,9 +83,10 @@ TEST_P(ConvWinograd, MatchesDirectConvolution) {
   p.n = c.n, p.h = c.h, p.w = c.w, p.in = c.in, p.pad_rows = c.pad_rows;
   p.u = u.data(), p.bias = bias.data(), p.out = c.out, p.y = y.data();
   conv3x3_winograd(p);
-  // Direct fp32 convolutions land near 1e-7 here; F(4x4, 3x3) near 1e-6. 1e-5 still catches any
-  // wrong coefficient or misplaced tile (those give errors of order 1).
-  EXPECT_LT(max_rel_err(y, want), 1e-5);
+  // Direct fp32 convolutions land near 1e-7 here; F(4x4, 3x3) at 1e-6 to 5e-6 up to 64 input
+  // channels and 1.1e-5 at 256 (rounding grows like the square root of the 9·in terms summed).
+  // Any wrong coefficient or misplaced tile gives errors of order 1.
+  EXPECT_LT(max_rel_err(y, want), 1e-5 * std::max(1.0, std::sqrt(c.in / 64.0)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, ConvWinograd,
@@ -95,7 +96,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, ConvWinograd,
                                            Case{1, 10, 21, 32, 32, 0},    // band: 8 output rows, no row padding
                                            Case{1, 5, 6, 48, 64, 0},      // band of 3 rows (partial tile)
                                            Case{1, 1, 3, 8, 8, 1},        // single input row
-                                           Case{3, 12, 40, 64, 32, 1}));  // head-like channels
+                                           Case{3, 12, 40, 64, 32, 1},    // head-like channels
+                                           Case{1, 5, 150, 256, 128, 1}));  // >= 384 channels: 38 tiles a row, blocks of 24 + 14
 
 TEST(ConvWinogradEpilogue, BiasResidualThenRelu) {
   if (!conv3x3_winograd_available()) GTEST_SKIP() << "this CPU has no AVX2 + FMA";

@@ -1,11 +1,11 @@
 // AVX2 + FMA body of the F(4x4, 3x3) Winograd convolution (compiled with -mavx2 -mfma; only
 // called after CPUID says the CPU has them).
 //
-// Work unit: a block of up to kTiles consecutive 4x4 output tiles in one tile row. Per block:
+// Work unit: a block of up to `tiles` consecutive 4x4 output tiles in one tile row. Per block:
 //   1. V[ξ][t][c] = (Bᵀ d_t B)[ξ]      36 transformed 6x6 input tiles, channels innermost
 //   2. M[ξ]      = V[ξ] · U[ξ]         36 small GEMMs, (tiles x in) · (in x out)
 //   3. y_t       = Aᵀ M_t A (+ bias, + residual, ReLU), stored straight into the output rows
-// V and M of one block stay in L2 (36 · kTiles · 64 floats = 166 KB each at 64 channels); U is
+// V and M of one block stay in L2 (36 · 18 · 64 floats = 166 KB each at 64 channels); U is
 // streamed once per block. Blocks are independent, so threads split them statically.
 #include <immintrin.h>
 #include <omp.h>
@@ -20,7 +20,17 @@
 namespace da3::kernels {
 namespace {
 
-constexpr int kTiles = 18;  // tiles per block: 3 GEMM micro-tiles of 6 rows
+// Tiles per block, at most 18 (3 GEMM micro-tiles of 6 rows: V and M stay in L2 up to 64 + 64
+// channels) or, from 384 channels in + out, 36 (there U, 36 · in · out floats, 9.4 MB at
+// 256 -> 256, is the traffic that matters, and a larger block reads it less often). A tile row
+// is split into equal blocks: 36 tiles as 30 + 6 was slower than 18 + 18 or 24 + 12 (the short
+// block pays for all of U). Sweep: docs/perf.md (Winograd).
+int tiles_per_block(int64_t in, int64_t out, int64_t tiles_w) {
+  const int64_t most = in + out >= 384 ? 36 : 18;
+  const int64_t blocks = (tiles_w + most - 1) / most;
+  const int64_t even = (tiles_w + blocks - 1) / blocks;
+  return static_cast<int>((even + 5) / 6 * 6);
+}
 
 struct FreeDeleter {
   void operator()(float* p) const { std::free(p); }
@@ -70,9 +80,9 @@ struct Geometry {
 };
 
 // Step 1 for tiles [tx0, tx0 + nt) of tile row ty in image b.
-void transform_inputs(const Conv3x3Problem& p, int64_t b, int64_t ty, int64_t tx0, int nt, float* v) {
+void transform_inputs(const Conv3x3Problem& p, int tiles, int64_t b, int64_t ty, int64_t tx0, int nt, float* v) {
   const int64_t C = p.in;
-  const int64_t vstride = static_cast<int64_t>(kTiles) * C;  // between ξ planes
+  const int64_t vstride = static_cast<int64_t>(tiles) * C;  // between ξ planes
   const __m256 zero = _mm256_setzero_ps();
   for (int t = 0; t < nt; ++t) {
     const int64_t iy0 = 4 * ty - p.pad_rows, ix0 = 4 * (tx0 + t) - 1;
@@ -145,12 +155,12 @@ void gemm_rows(int rows, const float* a, int64_t lda, const float* bm, int64_t l
 }
 
 // Step 2: M[ξ] = V[ξ] · U[ξ] for the block's nt tiles.
-void multiply(const Conv3x3Problem& p, int nt, const float* v, float* m) {
+void multiply(const Conv3x3Problem& p, int tiles, int nt, const float* v, float* m) {
   const int64_t C = p.in, K = p.out;
   for (int xi = 0; xi < 36; ++xi) {
-    const float* vx = v + xi * kTiles * C;
+    const float* vx = v + xi * tiles * C;
     const float* ux = p.u + xi * C * K;
-    float* mx = m + xi * kTiles * K;
+    float* mx = m + xi * tiles * K;
     int64_t k = 0;
     for (; k + 16 <= K; k += 16) gemm_rows<2>(nt, vx, C, ux + k, K, C, mx + k, K);
     if (k < K) gemm_rows<1>(nt, vx, C, ux + k, K, C, mx + k, K);
@@ -158,10 +168,10 @@ void multiply(const Conv3x3Problem& p, int nt, const float* v, float* m) {
 }
 
 // Step 3: output transform, epilogue and store for the block's tiles.
-void transform_outputs(const Conv3x3Problem& p, const Geometry& g, int64_t b, int64_t ty, int64_t tx0, int nt,
+void transform_outputs(const Conv3x3Problem& p, const Geometry& g, int tiles, int64_t b, int64_t ty, int64_t tx0, int nt,
                        const float* m) {
   const int64_t K = p.out;
-  const int64_t mstride = static_cast<int64_t>(kTiles) * K;
+  const int64_t mstride = static_cast<int64_t>(tiles) * K;
   const __m256 zero = _mm256_setzero_ps();
   const int64_t oy0 = 4 * ty;
   const int rows_out = static_cast<int>(std::min<int64_t>(4, g.oh - oy0));
@@ -200,9 +210,10 @@ void conv3x3_winograd_avx2(const Conv3x3Problem& p) {
   g.oh = p.h + 2 * p.pad_rows - 2;
   g.tiles_h = (g.oh + 3) / 4;
   g.tiles_w = (p.w + 3) / 4;
-  g.blocks_per_row = (g.tiles_w + kTiles - 1) / kTiles;
+  const int tiles = tiles_per_block(p.in, p.out, g.tiles_w);
+  g.blocks_per_row = (g.tiles_w + tiles - 1) / tiles;
   const int64_t blocks = p.n * g.tiles_h * g.blocks_per_row;
-  const size_t v_floats = static_cast<size_t>(36 * kTiles * p.in), m_floats = static_cast<size_t>(36 * kTiles * p.out);
+  const size_t v_floats = static_cast<size_t>(36 * tiles * p.in), m_floats = static_cast<size_t>(36 * tiles * p.out);
   const size_t per_thread = v_floats + m_floats;  // multiples of 8 floats: each slice stays 32-byte aligned
   float* scratch = caller_scratch(per_thread * static_cast<size_t>(omp_get_max_threads()));
   #pragma omp parallel
@@ -213,11 +224,11 @@ void conv3x3_winograd_avx2(const Conv3x3Problem& p) {
     for (int64_t blk = 0; blk < blocks; ++blk) {
       const int64_t b = blk / (g.tiles_h * g.blocks_per_row);
       const int64_t rest = blk % (g.tiles_h * g.blocks_per_row);
-      const int64_t ty = rest / g.blocks_per_row, tx0 = rest % g.blocks_per_row * kTiles;
-      const int nt = static_cast<int>(std::min<int64_t>(kTiles, g.tiles_w - tx0));
-      transform_inputs(p, b, ty, tx0, nt, v);
-      multiply(p, nt, v, m);
-      transform_outputs(p, g, b, ty, tx0, nt, m);
+      const int64_t ty = rest / g.blocks_per_row, tx0 = rest % g.blocks_per_row * tiles;
+      const int nt = static_cast<int>(std::min<int64_t>(tiles, g.tiles_w - tx0));
+      transform_inputs(p, tiles, b, ty, tx0, nt, v);
+      multiply(p, tiles, nt, v, m);
+      transform_outputs(p, g, tiles, b, ty, tx0, nt, m);
     }
   }
 }
