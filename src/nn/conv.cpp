@@ -8,6 +8,7 @@
 #include "da3/log.hpp"
 #include "da3/profile.hpp"
 
+#include "core/file_pages.hpp"
 #include "kernels/cpu/conv3x3_winograd.hpp"
 #include "nn/dnnl_conv.hpp"
 #include "nn/output_target.hpp"
@@ -46,7 +47,6 @@ Conv2d::Conv2d(const Tensor& weight, const Tensor& bias, int64_t stride, int64_t
   out_ = weight.size(0);
   in_ = weight.size(1);
   k_ = weight.size(2);
-  dnnl::memory user({{out_, in_, k_, k_}, dt::f32, tag::oihw}, cpu_engine(), const_cast<void*>(wf.data()));
 
   const int64_t in = in_, out = out_, k = k_, s = stride_, p = pad_;
   const bool with_bias = bias.defined();
@@ -68,7 +68,8 @@ Conv2d::Conv2d(const Tensor& weight, const Tensor& bias, int64_t stride, int64_t
     return dnnl::primitive_desc(dnnl::convolution_forward::primitive_desc(d, attr, cpu_engine()));
   };
   impl_ = std::make_shared<Impl>();
-  impl_->conv = std::make_unique<detail::DnnlConv>(name_, user, bias, make, 16 * stride_ + k_);
+  impl_->conv = std::make_unique<detail::DnnlConv>(
+      name_, wf, dnnl::memory::desc({out_, in_, k_, k_}, dt::f32, tag::oihw), bias, make);
   impl_->winograd_shape = k_ == 3 && stride_ == 1 && pad_ == 1 && kernels::conv3x3_winograd_supports(in_, out_);
 }
 
@@ -104,9 +105,9 @@ Tensor Conv2d::run(const Tensor& x, int64_t out_rows, const ConvEpilogue& ep, bo
     return y;
   }
   std::call_once(impl_->winograd_once, [this] {
-    std::vector<float> oihw(static_cast<size_t>(out_ * in_ * 9));
-    impl_->conv->unpack_weights({{out_, in_, 3, 3}, dt::f32, tag::oihw}, oihw.data());
-    impl_->winograd_u = kernels::winograd_f43_weights(oihw.data(), out_, in_);
+    const Tensor& w = impl_->conv->weights();  // (out, in, 3, 3) f32, usually the mapped checkpoint
+    impl_->winograd_u = kernels::winograd_f43_weights(w.data_as<float>(), out_, in_);
+    da3::detail::drop_file_pages(w.data(), w.nbytes());
   });
   kernels::Conv3x3Problem p;
   p.x = x.data_as<float>();

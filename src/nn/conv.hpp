@@ -3,9 +3,10 @@
 // large maps, our F(4x4, 3x3) Winograd kernel (a quarter of the multiply-adds; see
 // kernels/cpu/conv3x3_winograd.hpp and docs/perf.md). The heads stay in NHWC from the tokens to
 // the output (measured here: oneDNN's NHWC kernels beat im2col + GEMM and no layout conversion
-// is needed between layers). Weights arrive in PyTorch's OIHW layout and are reordered once into
-// the blocked layout oneDNN wants (the Winograd transform is made from that pack on first use);
-// primitives are cached per input shape and epilogue.
+// is needed between layers). Weights arrive in PyTorch's OIHW layout and stay there (a view of
+// the mapped checkpoint, or the caller's tensor, which must not change afterwards); the blocked
+// layout oneDNN wants and the Winograd transform are each made on the first call that needs them.
+// Primitives are cached per input shape and epilogue.
 #include <memory>
 #include <string>
 

@@ -52,7 +52,6 @@ ConvTranspose2d::ConvTranspose2d(const Tensor& weight, const Tensor& bias, int64
   // oneDNN's deconvolution weights are logically (out, in, kh, kw); PyTorch stores them as
   // (in, out, kh, kw), which is oneDNN's "iohw" order of the same logical tensor. No flip:
   // both define the transposed convolution as the data gradient of a convolution.
-  dnnl::memory user({{out_, in_, k_, k_}, dt::f32, tag::iohw}, cpu_engine(), const_cast<void*>(wf.data()));
 
   const int64_t in = in_, out = out_, k = k_, s = stride_, p = pad_;
   const bool with_bias = bias.defined();
@@ -70,7 +69,8 @@ ConvTranspose2d::ConvTranspose2d(const Tensor& weight, const Tensor& bias, int64
                  : dnnl::deconvolution_forward::desc(prop, alg, src, wei, dst, {s, s}, {p, p}, {p, p});
     return dnnl::primitive_desc(dnnl::deconvolution_forward::primitive_desc(d, attr, cpu_engine()));
   };
-  impl_->conv = std::make_unique<detail::DnnlConv>(name_, user, bias, make, 16);
+  impl_->conv = std::make_unique<detail::DnnlConv>(
+      name_, wf, dnnl::memory::desc({out_, in_, k_, k_}, dt::f32, tag::iohw), bias, make);
 }
 
 Tensor ConvTranspose2d::forward(const Tensor& x, const ConvEpilogue& ep) const {

@@ -1,5 +1,7 @@
 #include "nn/dnnl_conv.hpp"
 
+#include "core/file_pages.hpp"
+
 namespace da3::nn::detail {
 
 Tensor checked_conv_weight(const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding, int out_axis,
@@ -17,18 +19,12 @@ Tensor checked_conv_weight(const Tensor& weight, const Tensor& bias, int64_t str
 
 using tag = dnnl::memory::format_tag;
 
-DnnlConv::DnnlConv(std::string name, const dnnl::memory& user_weights, const Tensor& bias, MakePd make,
-                   int64_t nominal_hw)
-    : name_(std::move(name)), make_(std::move(make)) {
+DnnlConv::DnnlConv(std::string name, const Tensor& weights, const dnnl::memory::desc& user_desc, const Tensor& bias,
+                   MakePd make)
+    : name_(std::move(name)), weights_(weights), user_desc_(user_desc), make_(std::move(make)) {
+  DA3_CHECK(weights_.dtype() == DType::F32 && weights_.is_contiguous() && weights_.nbytes() == user_desc_.get_size(),
+            name_ + ": internal: weights must be contiguous f32 matching their oneDNN description");
   if (bias.defined()) bias_ = bias.to(DType::F32);  // to() copies: the mapped file is not kept
-  const dnnl::primitive_desc pd = make_pd(1, nominal_hw, nominal_hw, false, false, true);
-  auto pack = std::make_unique<std::pair<dnnl::memory::desc, dnnl::memory>>(
-      pd.weights_desc(), dnnl::memory(pd.weights_desc(), cpu_engine()));
-  dnnl::stream s(cpu_engine());
-  dnnl::memory src = user_weights;
-  dnnl::reorder(src, pack->second).execute(s, src, pack->second);
-  s.wait();
-  packs_.push_back(std::move(pack));
 }
 
 dnnl::primitive_desc DnnlConv::make_pd(int64_t n, int64_t h, int64_t w, bool accumulate, bool relu,
@@ -50,12 +46,12 @@ dnnl::primitive_desc DnnlConv::make_pd(int64_t n, int64_t h, int64_t w, bool acc
 const dnnl::memory* DnnlConv::weights_for(const dnnl::memory::desc& want) const {
   for (const auto& p : packs_)
     if (p->first == want) return &p->second;
-  // Another kernel (e.g. a different spatial size) wants another layout: repack from the first.
   auto pack = std::make_unique<std::pair<dnnl::memory::desc, dnnl::memory>>(want, dnnl::memory(want, cpu_engine()));
+  dnnl::memory user(user_desc_, cpu_engine(), const_cast<void*>(weights_.data()));
   dnnl::stream s(cpu_engine());
-  dnnl::memory& from = packs_.front()->second;
-  dnnl::reorder(from, pack->second).execute(s, from, pack->second);
+  dnnl::reorder(user, pack->second).execute(s, user, pack->second);
   s.wait();
+  da3::detail::drop_file_pages(weights_.data(), weights_.nbytes());  // the pack is the copy that stays resident
   packs_.push_back(std::move(pack));
   return &packs_.back()->second;
 }
@@ -86,15 +82,6 @@ void DnnlConv::execute(const Tensor& x, Tensor& y, const ConvEpilogue& ep, bool 
   args.emplace(DNNL_ARG_SCRATCHPAD, thread_scratchpad(e->scratchpad));
   dnnl::stream s(eng);
   e->prim.execute(s, args);
-  s.wait();
-}
-
-void DnnlConv::unpack_weights(const dnnl::memory::desc& user, void* dst) const {
-  std::lock_guard<std::mutex> lk(mu_);
-  dnnl::memory out(user, cpu_engine(), dst);
-  dnnl::stream s(cpu_engine());
-  dnnl::memory& from = packs_.front()->second;
-  dnnl::reorder(from, out).execute(s, from, out);
   s.wait();
 }
 

@@ -1,8 +1,10 @@
 #pragma once
 // The machinery Conv2d and ConvTranspose2d share: a oneDNN forward primitive per (input shape,
-// epilogue), with the weights packed into the layout that primitive wants. Packing happens
-// once at construction for a nominal shape; a shape whose kernel wants another layout gets a
-// second pack (made from the first), so weights are read from the checkpoint exactly once.
+// epilogue), with the weights packed into the layout that primitive wants. Packs are made on the
+// first call that needs their layout, from the layer's PyTorch-layout weights, which stay where
+// they are (usually the mapped checkpoint; its pages are dropped again after packing): a layer
+// that never runs (DualDPT's ray branch without use_ray_pose) or runs only on Winograd holds no
+// pack at all.
 #include <functional>
 #include <map>
 #include <mutex>
@@ -31,19 +33,19 @@ class DnnlConv {
   using MakePd = std::function<dnnl::primitive_desc(int64_t n, int64_t h, int64_t w, const dnnl::primitive_attr&,
                                                     bool pad_rows)>;
 
-  // `user_weights`: the PyTorch-layout weights (a view is fine: it is only read here).
-  // `bias`: (out,) f32 or undefined; kept (owned copy). `nominal_hw`: an input size whose
-  // kernel choice is typical, used to pick the first packing.
-  DnnlConv(std::string name, const dnnl::memory& user_weights, const Tensor& bias, MakePd make, int64_t nominal_hw);
+  // `weights`: contiguous f32 in the PyTorch layout that `user_desc` describes (oihw, iohw), kept
+  // by reference (a view of the mapped checkpoint costs nothing) and read when a pack is made.
+  // `bias`: (out,) f32 or undefined; kept (owned copy).
+  DnnlConv(std::string name, const Tensor& weights, const dnnl::memory::desc& user_desc, const Tensor& bias,
+           MakePd make);
 
   // y: preallocated (n, oh, ow, out) NHWC; with ep.accumulate, y is *ep.accumulate.
   void execute(const Tensor& x, Tensor& y, const ConvEpilogue& ep, bool pad_rows = true) const;
   std::string implementation(int64_t n, int64_t h, int64_t w) const;
   bool has_bias() const { return bias_.defined(); }
   const Tensor& bias() const { return bias_; }
-  // The packed weights reordered back into `user` (e.g. oihw) at `dst`: lets another kernel build
-  // its own layout after the checkpoint's pages are gone.
-  void unpack_weights(const dnnl::memory::desc& user, void* dst) const;
+  // The PyTorch-layout weights as given (for another kernel's own layout).
+  const Tensor& weights() const { return weights_; }
 
  private:
   struct Entry {
@@ -58,6 +60,8 @@ class DnnlConv {
   const Entry& entry(int64_t n, int64_t h, int64_t w, bool accumulate, bool relu, bool pad_rows) const;
 
   std::string name_;
+  Tensor weights_;
+  dnnl::memory::desc user_desc_;
   Tensor bias_;
   MakePd make_;
   mutable std::mutex mu_;
