@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
@@ -85,6 +86,10 @@ std::vector<std::string> media_plugin_candidates() {
 #ifdef DA3_MEDIA_PLUGIN_BUILD_PATH
   // Programs built in the tree but living elsewhere in it (tests/da3_tests, bench/...).
   if (c.empty() || c.front() != DA3_MEDIA_PLUGIN_BUILD_PATH) c.push_back(DA3_MEDIA_PLUGIN_BUILD_PATH);
+#endif
+#ifdef DA3_MEDIA_PLUGIN_INSTALL_PATH
+  // C++ programs linking an installed libda3: the prefix it was configured for.
+  if (std::find(c.begin(), c.end(), DA3_MEDIA_PLUGIN_INSTALL_PATH) == c.end()) c.push_back(DA3_MEDIA_PLUGIN_INSTALL_PATH);
 #endif
   return c;
 }
