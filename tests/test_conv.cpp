@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "da3/profile.hpp"
+#include "da3/safetensors.hpp"
 #include "kernels/cpu/conv3x3_winograd.hpp"
 #include "nn/conv.hpp"
 #include "nn/conv_transpose.hpp"
@@ -127,12 +128,33 @@ TEST(Conv2d, MatchesDirectLoops) {
 
 TEST(Conv2d, OtherInputSizesReuseTheLayer) {
   // One layer, many shapes: each gets its own primitive and, if its kernel wants it, another
-  // weight packing (made from the first). Includes sizes smaller than the nominal one.
+  // weight packing (made from the PyTorch-layout weights). Includes very small sizes.
   const Tensor w = randn({16, 8, 3, 3}, 7), b = randn({16}, 8);
   nn::Conv2d conv(w, b, 1, 1);
   for (auto [h, wd] : {std::pair<int64_t, int64_t>{1, 1}, {2, 3}, {37, 28}, {4, 4}}) {
     const Tensor x = randn({1, h, wd, 8}, static_cast<uint32_t>(h * 100 + wd));
     EXPECT_LT(test::rel_err(conv.forward(x), ref_conv(x, w, b, 1, 1)), 1e-5) << h << "x" << wd;
+  }
+}
+
+TEST(Conv2d, WeightsReadFromAMappedCheckpointInItsOwnDtype) {
+  // The model binds convolutions to the checkpoint's mapped tensors as stored (F32 or F16) and
+  // packs them on first use, dropping the file's pages afterwards: every later layout (another
+  // input size, Winograd) is made from pages read back from the file.
+  test::TempDir d;
+  const Tensor w = randn({16, 16, 3, 3}, 21), b = randn({16}, 22);
+  save_safetensors(d.file("conv.safetensors"), {{"w32", w}, {"w16", w.to(DType::F16)}, {"b", b}});
+  const SafetensorsFile f = SafetensorsFile::open(d.file("conv.safetensors"));
+  for (const char* name : {"w32", "w16"}) {
+    const Tensor stored = f.tensor(name);
+    ASSERT_EQ(stored.dtype(), std::string(name) == "w32" ? DType::F32 : DType::F16);
+    const Tensor as_f32 = stored.to(DType::F32);  // what the layer must compute with
+    nn::Conv2d conv(stored, f.tensor("b"), 1, 1, name);
+    for (auto [h, wd] : {std::pair<int64_t, int64_t>{2, 3}, {40, 40}, {37, 28}, {40, 40}}) {
+      const Tensor x = randn({1, h, wd, 16}, static_cast<uint32_t>(h * 100 + wd));
+      EXPECT_LT(test::rel_err(conv.forward(x), ref_conv(x, as_f32, b, 1, 1)), 1e-5)
+          << name << " " << h << "x" << wd << " (" << conv.implementation(1, h, wd) << ")";
+    }
   }
 }
 

@@ -92,7 +92,7 @@ TEST_P(ConvWinograd, MatchesDirectConvolution) {
 INSTANTIATE_TEST_SUITE_P(Shapes, ConvWinograd,
                          ::testing::Values(Case{1, 8, 8, 8, 8, 1},        // one tile row, exact tiles
                                            Case{1, 13, 11, 16, 24, 1},    // partial tiles both ways; 16 + 8 outputs
-                                           Case{2, 9, 39, 8, 16, 1},      // two images, > one block of tiles
+                                           Case{2, 9, 39, 8, 16, 1},      // two images, partial last tile column
                                            Case{1, 10, 21, 32, 32, 0},    // band: 8 output rows, no row padding
                                            Case{1, 5, 6, 48, 64, 0},      // band of 3 rows (partial tile)
                                            Case{1, 1, 3, 8, 8, 1},        // single input row

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,21 @@ struct MappedFile {
   }
 };
 
+// Resident file-backed pages of this process, in kB (/proc/self/status "RssFile:").
+long rss_file_kb() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("RssFile:", 0) == 0) return std::stol(line.substr(8));
+  return -1;
+}
+
+struct Registration {  // unregisters even when an assertion ends the test early
+  const void* base;
+  Registration(const void* b, size_t bytes) : base(b) { detail::register_droppable_mapping(b, bytes); }
+  ~Registration() { detail::unregister_droppable_mapping(base); }
+};
+
 }  // namespace
 
 TEST(FilePages, DropsOnlyRegisteredMappingsAndKeepsTheirContents) {
@@ -50,16 +66,22 @@ TEST(FilePages, DropsOnlyRegisteredMappingsAndKeepsTheirContents) {
   for (size_t i = 0; i < data.size(); ++i) sum += mapped[i];  // fault every page in
   EXPECT_FALSE(detail::drop_file_pages(mapped + 1000, 4000)) << "not registered yet";
 
-  detail::register_droppable_mapping(f.base, f.bytes);
-  EXPECT_TRUE(detail::drop_file_pages(mapped + 1000, 40000));  // rounded out to whole pages
-  EXPECT_TRUE(detail::drop_file_pages(mapped, f.bytes));
-  EXPECT_FALSE(detail::drop_file_pages(mapped + 1000, f.bytes)) << "runs past the mapping's end";
-  double again = 0;
-  for (size_t i = 0; i < data.size(); ++i) again += mapped[i];  // read back from the file
-  EXPECT_EQ(again, sum);
-  EXPECT_EQ(mapped[123457], data[123457]);
-  detail::unregister_droppable_mapping(f.base);
-  EXPECT_FALSE(detail::drop_file_pages(mapped, 4096));
+  {
+    Registration reg(f.base, f.bytes);
+    EXPECT_TRUE(detail::drop_file_pages(mapped + 1000, 40000));  // rounded out to whole pages
+    for (size_t i = 0; i < data.size(); ++i) sum += 0 * mapped[i];  // all resident again
+    const long before = rss_file_kb();
+    EXPECT_TRUE(detail::drop_file_pages(mapped, f.bytes));
+    const long after = rss_file_kb();
+    if (before >= 0 && after >= 0)  // the ~1.2 MB of this mapping left the resident set
+      EXPECT_GE(before - after, 800) << "RssFile " << before << " -> " << after << " kB";
+    EXPECT_FALSE(detail::drop_file_pages(mapped + 1000, f.bytes)) << "runs past the mapping's end";
+    double again = 0;
+    for (size_t i = 0; i < data.size(); ++i) again += mapped[i];  // read back from the file
+    EXPECT_EQ(again, sum);
+    EXPECT_EQ(mapped[123457], data[123457]);
+  }
+  EXPECT_FALSE(detail::drop_file_pages(mapped, 4096)) << "unregistered";
 
   // Anonymous memory is never advised: MADV_DONTNEED would zero it.
   Tensor owned = Tensor::full({1 << 20}, 3.f);

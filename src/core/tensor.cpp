@@ -331,7 +331,7 @@ void Tensor::copy_from(const Tensor& src) {
     const Shape outer(shape_.begin(), shape_.end() - 1);
     const Shape od(strides_.begin(), strides_.end() - 1), os(src.strides_.begin(), src.strides_.end() - 1);
     const size_t row = static_cast<size_t>(shape_.back()) * ds;
-    for_each_index(outer, od, os, [&](int64_t o, int64_t i) { std::memcpy(dp + o * ds, sp + i * ds, row); });
+    for_each_index(outer, od, os, [&](int64_t o, int64_t i) { std::memmove(dp + o * ds, sp + i * ds, row); });
     return;
   }
   const bool exact_int = !dtype_is_float(dtype_) && !dtype_is_float(src.dtype_);

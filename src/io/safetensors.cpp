@@ -76,11 +76,11 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
   void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
   if (map == MAP_FAILED) fail(path, std::string("cannot mmap: ") + std::strerror(errno));
-  detail::register_droppable_mapping(map, size);
   f.mapping_ = std::shared_ptr<void>(map, [size](void* p) {
     detail::unregister_droppable_mapping(p);
     ::munmap(p, size);
   });
+  detail::register_droppable_mapping(map, size);  // after: if this throws, the shared_ptr unmaps
   f.mapping_size_ = size;
   const auto* bytes = static_cast<const uint8_t*>(map);
 

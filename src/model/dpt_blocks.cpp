@@ -10,7 +10,7 @@ namespace da3::model {
 
 nn::Conv2d bind_conv2d(const Weights& w, const std::string& name, int64_t in, int64_t out, int64_t k, int64_t stride,
                        int64_t padding, bool bias) {
-  const Tensor weight = w.get(name + ".weight", {out, in, k, k});
+  const Tensor weight = w.get_stored(name + ".weight", {out, in, k, k});  // converted when packed
   const Tensor b = bias ? w.get(name + ".bias", {out}) : Tensor();
   return nn::Conv2d(weight, b, stride, padding, w.prefix() + name);
 }
@@ -96,7 +96,7 @@ ResizeLayer::ResizeLayer(const Weights& w, int stage, int64_t c) : stage_(stage)
   const std::string k = std::to_string(stage);
   if (stage == 0 || stage == 1) {
     const int64_t s = stage == 0 ? 4 : 2;
-    up_ = nn::ConvTranspose2d(w.get(k + ".weight", {c, c, s, s}), w.get(k + ".bias", {c}), s, 0, w.prefix() + k);
+    up_ = nn::ConvTranspose2d(w.get_stored(k + ".weight", {c, c, s, s}), w.get(k + ".bias", {c}), s, 0, w.prefix() + k);
   } else if (stage == 3) {
     down_ = bind_conv2d(w, k, c, c, 3, 2, 1);
   }

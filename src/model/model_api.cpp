@@ -36,8 +36,9 @@ Model Model::load(const std::string& dir, const ModelOptions& options) {
   else
     impl->net = std::make_unique<model::DepthAnything3Net>(w, impl->cfg.net);
   w.finish();  // strict: lists every missing / unexpected / mis-shaped tensor
-  // Matmul and convolution weights now live in their packed copies; the few tensors still read
-  // from the mapping (norms, tokens, embeddings) fault back in when used.
+  // What binding read is dropped again: matmul weights are read in place and fault back in when
+  // used, convolution weights are read once more when their packs are made on first use (and
+  // then dropped again), norms, tokens and embeddings fault back in as needed.
   impl->ckpt.release_resident_pages();
   log_info("loaded " + impl->cfg.model_name + " from " + dir);
   return Model(std::move(impl));

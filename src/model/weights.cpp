@@ -10,6 +10,11 @@ Weights Weights::child(const std::string& name) const { return Weights(state_, p
 bool Weights::has(const std::string& name) const { return state_->ckpt->contains(prefix_ + name); }
 
 Tensor Weights::get(const std::string& name, const Shape& shape) const {
+  const Tensor t = get_stored(name, shape);
+  return t.dtype() == DType::F32 ? t : t.to(DType::F32);
+}
+
+Tensor Weights::get_stored(const std::string& name, const Shape& shape) const {
   const std::string full = prefix_ + name;
   if (!state_->ckpt->contains(full)) {
     state_->missing.push_back(full + (shape.empty() ? "" : " " + shape_str(shape)));
@@ -23,7 +28,7 @@ Tensor Weights::get(const std::string& name, const Shape& shape) const {
   }
   DA3_CHECK(dtype_is_float(t.dtype()) && t.dtype() != DType::F64,
             "checkpoint tensor '" + full + "' has dtype " + dtype_name(t.dtype()) + "; expected F32, F16 or BF16");
-  return t.dtype() == DType::F32 ? t : t.to(DType::F32);
+  return t;
 }
 
 void Weights::ignore_subtree(const std::string& name) const {

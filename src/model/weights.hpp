@@ -23,6 +23,10 @@ class Weights {
   // empty means "any shape". A missing or mis-shaped tensor is recorded and a zero tensor of
   // the expected shape returned, so binding continues and all problems are listed at once.
   Tensor get(const std::string& name, const Shape& shape = {}) const;
+  // The same, but in the file's own dtype (F32, F16 or BF16): a view of the mapping, never a
+  // copy. For layers that convert into their own layout later (convolutions pack on first use):
+  // an F16 checkpoint then costs no resident F32 copy.
+  Tensor get_stored(const std::string& name, const Shape& shape = {}) const;
   // Marks every stored tensor under this scope as deliberately unused.
   void ignore_subtree(const std::string& name) const;
   // Throws da3::Error listing missing, mis-shaped and unused tensors, if any.

@@ -43,7 +43,7 @@ struct Conv2d::Impl {
 
 Conv2d::Conv2d(const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding, std::string name)
     : stride_(stride), pad_(padding), name_(std::move(name)) {
-  const Tensor wf = detail::checked_conv_weight(weight, bias, stride, padding, /*out_axis=*/0, name_);
+  detail::check_conv_weight(weight, bias, stride, padding, /*out_axis=*/0, name_);
   out_ = weight.size(0);
   in_ = weight.size(1);
   k_ = weight.size(2);
@@ -69,7 +69,7 @@ Conv2d::Conv2d(const Tensor& weight, const Tensor& bias, int64_t stride, int64_t
   };
   impl_ = std::make_shared<Impl>();
   impl_->conv = std::make_unique<detail::DnnlConv>(
-      name_, wf, dnnl::memory::desc({out_, in_, k_, k_}, dt::f32, tag::oihw), bias, make);
+      name_, weight, dnnl::memory::desc({out_, in_, k_, k_}, dt::f32, tag::oihw), bias, make);
   impl_->winograd_shape = k_ == 3 && stride_ == 1 && pad_ == 1 && kernels::conv3x3_winograd_supports(in_, out_);
 }
 
@@ -105,8 +105,8 @@ Tensor Conv2d::run(const Tensor& x, int64_t out_rows, const ConvEpilogue& ep, bo
     return y;
   }
   std::call_once(impl_->winograd_once, [this] {
-    const Tensor& w = impl_->conv->weights();  // (out, in, 3, 3) f32, usually the mapped checkpoint
-    impl_->winograd_u = kernels::winograd_f43_weights(w.data_as<float>(), out_, in_);
+    const Tensor& w = impl_->conv->weights();  // (out, in, 3, 3), usually the mapped checkpoint
+    impl_->winograd_u = kernels::winograd_f43_weights(detail::contiguous_f32(w).data_as<float>(), out_, in_);
     da3::detail::drop_file_pages(w.data(), w.nbytes());
   });
   kernels::Conv3x3Problem p;

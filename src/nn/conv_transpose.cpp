@@ -25,7 +25,7 @@ struct ConvTranspose2d::Impl {
 ConvTranspose2d::ConvTranspose2d(const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding,
                                  std::string name)
     : stride_(stride), pad_(padding), name_(std::move(name)) {
-  const Tensor wf = detail::checked_conv_weight(weight, bias, stride, padding, /*out_axis=*/1, name_);
+  detail::check_conv_weight(weight, bias, stride, padding, /*out_axis=*/1, name_);
   in_ = weight.size(0);
   out_ = weight.size(1);
   k_ = weight.size(2);
@@ -35,6 +35,7 @@ ConvTranspose2d::ConvTranspose2d(const Tensor& weight, const Tensor& bias, int64
     // is the input pixel's output block in NHWC order; the bias is repeated for every tap.
     const int64_t kk = k_ * k_;
     Tensor lw = Tensor::empty({kk * out_, in_}), lb;
+    const Tensor wf = detail::contiguous_f32(weight);
     const float* src = wf.data_as<float>();
     float* dst = lw.data_as<float>();
     for (int64_t i = 0; i < in_; ++i)
@@ -70,7 +71,7 @@ ConvTranspose2d::ConvTranspose2d(const Tensor& weight, const Tensor& bias, int64
     return dnnl::primitive_desc(dnnl::deconvolution_forward::primitive_desc(d, attr, cpu_engine()));
   };
   impl_->conv = std::make_unique<detail::DnnlConv>(
-      name_, wf, dnnl::memory::desc({out_, in_, k_, k_}, dt::f32, tag::iohw), bias, make);
+      name_, weight, dnnl::memory::desc({out_, in_, k_, k_}, dt::f32, tag::iohw), bias, make);
 }
 
 Tensor ConvTranspose2d::forward(const Tensor& x, const ConvEpilogue& ep) const {

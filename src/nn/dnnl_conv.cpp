@@ -4,8 +4,8 @@
 
 namespace da3::nn::detail {
 
-Tensor checked_conv_weight(const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding, int out_axis,
-                           const std::string& name) {
+void check_conv_weight(const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding, int out_axis,
+                       const std::string& name) {
   DA3_CHECK(weight.defined() && weight.dim() == 4 && weight.size(2) == weight.size(3),
             name + ": weight must be " + (out_axis == 0 ? "(out, in, k, k)" : "(in, out, k, k)") + ", got " +
                 weight.describe());
@@ -14,6 +14,11 @@ Tensor checked_conv_weight(const Tensor& weight, const Tensor& bias, int64_t str
   if (bias.defined())
     DA3_CHECK(bias.dim() == 1 && bias.size(0) == out,
               name + ": bias must be (" + std::to_string(out) + ",), got " + bias.describe());
+  DA3_CHECK(weight.dtype() == DType::F32 || weight.dtype() == DType::F16 || weight.dtype() == DType::BF16,
+            name + ": weight must be F32, F16 or BF16, got " + weight.describe());
+}
+
+Tensor contiguous_f32(const Tensor& weight) {
   return weight.dtype() == DType::F32 && weight.is_contiguous() ? weight : weight.to(DType::F32);  // to(): a contiguous copy
 }
 
@@ -22,8 +27,8 @@ using tag = dnnl::memory::format_tag;
 DnnlConv::DnnlConv(std::string name, const Tensor& weights, const dnnl::memory::desc& user_desc, const Tensor& bias,
                    MakePd make)
     : name_(std::move(name)), weights_(weights), user_desc_(user_desc), make_(std::move(make)) {
-  DA3_CHECK(weights_.dtype() == DType::F32 && weights_.is_contiguous() && weights_.nbytes() == user_desc_.get_size(),
-            name_ + ": internal: weights must be contiguous f32 matching their oneDNN description");
+  DA3_CHECK(static_cast<size_t>(weights_.numel()) * sizeof(float) == user_desc_.get_size(),
+            name_ + ": internal: weights do not match their oneDNN description");
   if (bias.defined()) bias_ = bias.to(DType::F32);  // to() copies: the mapped file is not kept
 }
 
@@ -47,7 +52,8 @@ const dnnl::memory* DnnlConv::weights_for(const dnnl::memory::desc& want) const 
   for (const auto& p : packs_)
     if (p->first == want) return &p->second;
   auto pack = std::make_unique<std::pair<dnnl::memory::desc, dnnl::memory>>(want, dnnl::memory(want, cpu_engine()));
-  dnnl::memory user(user_desc_, cpu_engine(), const_cast<void*>(weights_.data()));
+  const Tensor f32 = contiguous_f32(weights_);
+  dnnl::memory user(user_desc_, cpu_engine(), const_cast<void*>(f32.data()));
   dnnl::stream s(cpu_engine());
   dnnl::reorder(user, pack->second).execute(s, user, pack->second);
   s.wait();

@@ -19,11 +19,13 @@
 namespace da3::nn::detail {
 
 // Checks a Conv2d / ConvTranspose2d weight (square k x k kernel; output channels on axis
-// `out_axis`: 0 for (out, in, k, k), 1 for (in, out, k, k)), its bias, stride and padding, and
-// returns the weight as contiguous f32: the tensor itself when it already is one (no copy of a
-// mapped checkpoint), else a converted copy.
-Tensor checked_conv_weight(const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding, int out_axis,
-                           const std::string& name);
+// `out_axis`: 0 for (out, in, k, k), 1 for (in, out, k, k); F32, F16 or BF16), its bias, stride
+// and padding.
+void check_conv_weight(const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding, int out_axis,
+                       const std::string& name);
+// The weight as contiguous f32: the tensor itself when it already is one (no copy of a mapped
+// checkpoint), else a converted copy (temporary: made when a layout is built).
+Tensor contiguous_f32(const Tensor& weight);
 
 class DnnlConv {
  public:
@@ -33,8 +35,9 @@ class DnnlConv {
   using MakePd = std::function<dnnl::primitive_desc(int64_t n, int64_t h, int64_t w, const dnnl::primitive_attr&,
                                                     bool pad_rows)>;
 
-  // `weights`: contiguous f32 in the PyTorch layout that `user_desc` describes (oihw, iohw), kept
-  // by reference (a view of the mapped checkpoint costs nothing) and read when a pack is made.
+  // `weights`: the PyTorch layout that `user_desc` describes (oihw, iohw), any float dtype, kept
+  // by reference (a view of the mapped checkpoint costs nothing) and read, converted to f32, when
+  // a pack is made.
   // `bias`: (out,) f32 or undefined; kept (owned copy).
   DnnlConv(std::string name, const Tensor& weights, const dnnl::memory::desc& user_desc, const Tensor& bias,
            MakePd make);
@@ -44,7 +47,7 @@ class DnnlConv {
   std::string implementation(int64_t n, int64_t h, int64_t w) const;
   bool has_bias() const { return bias_.defined(); }
   const Tensor& bias() const { return bias_; }
-  // The PyTorch-layout weights as given (for another kernel's own layout).
+  // The PyTorch-layout weights as given, any float dtype (for another kernel's own layout).
   const Tensor& weights() const { return weights_; }
 
  private:

@@ -7,7 +7,9 @@
 //
 // Numerics: the transforms use the interpolation points 0, ±1, ±2 (coefficients up to 8 in the
 // output transform), so rounding error grows ~10x over a direct convolution's; measured in
-// tests/test_conv_winograd.cpp against a double-precision direct convolution.
+// tests/test_conv_winograd.cpp against a double-precision direct convolution. A NaN or Inf in one
+// input pixel spreads to its whole 4x4 output tile (and its neighbours' overlapping tiles), not
+// just the 3x3 neighbourhood a direct convolution would touch.
 //
 // Layouts. Input x: (n, h, w, in). Output y: (n, oh, w, out) with oh = h + 2 * pad_rows - 2;
 // columns are always padded by 1 on each side (same width out as in). Transformed weights u:
