@@ -114,7 +114,8 @@ Action add_bench_model_command(CLI::App& bench) {
     std::printf("  head          %9.1f ms\n", median(head));
     std::printf("  camera        %9.1f ms\n", median(camera));
     std::printf("  other         %9.1f ms\n", median(other));
-    std::printf("work            %9.2f GFLOP (matmuls, convolutions, attention) -> %.1f GFLOP/s",
+    std::printf("work            %9.2f GFLOP (matmuls, convolutions, attention; Winograd layers count the "
+                "multiply-adds they do) -> %.1f GFLOP/s",
                 static_cast<double>(flops) / 1e9, gflops);
     if (peak > 0)
       std::printf(" (%.0f %% of %s %.1f GFLOP/s peak)", 100.0 * gflops / peak, o->peak_gflops > 0 ? "the given" : "a measured",

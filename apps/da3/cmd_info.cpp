@@ -7,6 +7,7 @@
 #include "da3/cuda.hpp"
 #include "da3/threads.hpp"
 #include "da3/version.hpp"
+#include "nn/conv.hpp"
 
 namespace da3::cli {
 
@@ -32,6 +33,7 @@ Action add_info_command(CLI::App& app) {
     std::printf("Attention on cpu: flash_attn %s (kernel %s), selected %s\n",
                 flash_attn_available(Device::CPU) ? "available" : "not available", flash_attn_cpu_isa(),
                 attention_backend_name(attention_backend(Device::CPU)));
+    std::printf("3x3 convolutions on cpu: %s\n", nn::conv3x3_auto_description().c_str());
     if (!cuda_devices().empty()) {
       std::printf("Attention on cuda: flash_attn %s, selected %s\n",
                   flash_attn_available(Device::CUDA) ? "available" : "not available",

@@ -34,6 +34,13 @@ bool winograd_allowed_by_env() {
 
 }  // namespace
 
+std::string conv3x3_auto_description() {
+  if (!kernels::conv3x3_winograd_available()) return "oneDNN direct (no AVX2 + FMA for the Winograd kernel)";
+  if (!winograd_allowed_by_env()) return "oneDNN direct (DA3_CONV_WINOGRAD=0)";
+  return "Winograd F(4x4, 3x3), avx2 kernel, from " + std::to_string(kWinogradMinPixels) +
+         " output pixels (channels multiples of 8); oneDNN direct below";
+}
+
 struct Conv2d::Impl {
   std::unique_ptr<detail::DnnlConv> conv;
   bool winograd_shape = false;  // 3x3, stride 1, padding 1, channels the kernel takes

@@ -29,6 +29,8 @@ struct ConvEpilogue {
 // (bench/conv_winograd.cpp, docs/perf.md).
 enum class ConvAlgorithm { Auto, Direct, Winograd };
 inline constexpr int64_t kWinogradMinPixels = 1024;
+// What Auto does on this machine, in words (for `da3 info`).
+std::string conv3x3_auto_description();
 
 class Conv2d {
  public:
