@@ -130,6 +130,10 @@ Tensor Conv2d::run(const Tensor& x, int64_t out_rows, const ConvEpilogue& ep, bo
   // 144: GFLOP/s and % of peak in bench model stay honest.
   const int64_t tiles = x.size(0) * ((out_rows + 3) / 4) * ((out_shape[2] + 3) / 4);
   count_flops(static_cast<uint64_t>(2 * 36 * tiles * in_ * out_));
+  // From the tensor arena: reused across calls without page faults, and bounded like every
+  // other freed block by DA3_TENSOR_CACHE_MB.
+  Tensor scratch = Tensor::empty({static_cast<int64_t>(kernels::conv3x3_winograd_scratch_floats(p))});
+  p.scratch = scratch.data_as<float>();
   kernels::conv3x3_winograd(p);
   return y;
 }

@@ -2,6 +2,10 @@
 #include "kernels/cpu/conv3x3_winograd.hpp"
 
 #include "da3/cpu.hpp"
+#include <cstdlib>
+#include <memory>
+#include <new>
+
 #include "da3/error.hpp"
 
 namespace da3::kernels {
@@ -44,13 +48,22 @@ std::vector<float> winograd_f43_weights(const float* oihw, int64_t out, int64_t 
   return u;
 }
 
+size_t conv3x3_winograd_scratch_floats(const Conv3x3Problem& p) { return conv3x3_winograd_avx2_scratch_floats(p); }
+
 void conv3x3_winograd(const Conv3x3Problem& p) {
   DA3_CHECK(conv3x3_winograd_available(), "conv3x3_winograd: needs AVX2 and FMA");
   DA3_CHECK(conv3x3_winograd_supports(p.in, p.out), "conv3x3_winograd: channel counts must be multiples of 8, got " +
                                                         std::to_string(p.in) + " -> " + std::to_string(p.out));
   DA3_CHECK(p.pad_rows == 0 || p.pad_rows == 1, "conv3x3_winograd: pad_rows must be 0 or 1");
   DA3_CHECK(p.h + 2 * p.pad_rows >= 3 && p.w >= 1, "conv3x3_winograd: input smaller than the kernel");
-  conv3x3_winograd_avx2(p);
+  if (p.scratch) return conv3x3_winograd_avx2(p);
+  std::unique_ptr<float, decltype(&std::free)> own(
+      static_cast<float*>(std::aligned_alloc(64, (conv3x3_winograd_scratch_floats(p) * sizeof(float) + 63) / 64 * 64)),
+      &std::free);
+  if (!own) throw std::bad_alloc();
+  Conv3x3Problem q = p;
+  q.scratch = own.get();
+  conv3x3_winograd_avx2(q);
 }
 
 }  // namespace da3::kernels

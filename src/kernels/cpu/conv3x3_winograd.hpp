@@ -30,7 +30,14 @@ struct Conv3x3Problem {
   float* y = nullptr;
   bool accumulate = false;  // y += conv(x) (a residual already in y) instead of y = conv(x)
   bool relu = false;        // applied last, after bias and accumulate
+  // Working memory, conv3x3_winograd_scratch_floats(*this) floats, 32-byte aligned; null: the
+  // kernel allocates it for the call.
+  float* scratch = nullptr;
 };
+
+// Floats of scratch one call needs on all OpenMP threads (the transformed input and products
+// of one block of tiles per thread).
+size_t conv3x3_winograd_scratch_floats(const Conv3x3Problem& p);
 
 // Channel counts the kernel takes: multiples of 8 (one AVX2 vector), as every DA3 head conv is.
 bool conv3x3_winograd_supports(int64_t in, int64_t out);
@@ -43,7 +50,8 @@ std::vector<float> winograd_f43_weights(const float* oihw, int64_t out, int64_t 
 // Runs p on all OpenMP threads. Needs conv3x3_winograd_available() and supported channels.
 void conv3x3_winograd(const Conv3x3Problem& p);
 
-// The AVX2 body (its own file, compiled with -mavx2 -mfma).
+// The AVX2 body (its own file, compiled with -mavx2 -mfma); p.scratch must be set.
 void conv3x3_winograd_avx2(const Conv3x3Problem& p);
+size_t conv3x3_winograd_avx2_scratch_floats(const Conv3x3Problem& p);
 
 }  // namespace da3::kernels

@@ -11,9 +11,7 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <memory>
-#include <new>
+#include <cstddef>
 
 #include "kernels/cpu/conv3x3_winograd.hpp"
 
@@ -30,24 +28,6 @@ int tiles_per_block(int64_t in, int64_t out, int64_t tiles_w) {
   const int64_t blocks = (tiles_w + most - 1) / most;
   const int64_t even = (tiles_w + blocks - 1) / blocks;
   return static_cast<int>((even + 5) / 6 * 6);
-}
-
-struct FreeDeleter {
-  void operator()(float* p) const { std::free(p); }
-};
-
-// Scratch for all worker threads of one call, owned by the calling thread and only grown, so a
-// steady stream of convolutions allocates nothing; allocated outside the parallel region so a
-// failure is an exception, not an abort inside OpenMP.
-float* caller_scratch(size_t floats) {
-  thread_local std::unique_ptr<float, FreeDeleter> buf;
-  thread_local size_t cap = 0;
-  if (floats > cap) {
-    buf.reset(static_cast<float*>(std::aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64)));
-    cap = buf ? floats : 0;
-    if (!buf) throw std::bad_alloc();
-  }
-  return buf.get();
 }
 
 // Bᵀ on one column/row of 6: r = Bᵀ d.
@@ -76,7 +56,7 @@ inline void output_1d(const __m256 (&m)[6], __m256 (&o)[4]) {
 }
 
 struct Geometry {
-  int64_t oh, tiles_h, tiles_w, blocks_per_row;
+  int64_t oh, tiles_h, tiles_w, tiles, blocks_per_row;  // tiles: per block
 };
 
 // Step 1 for tiles [tx0, tx0 + nt) of tile row ty in image b.
@@ -205,17 +185,35 @@ void transform_outputs(const Conv3x3Problem& p, const Geometry& g, int tiles, in
 
 }  // namespace
 
-void conv3x3_winograd_avx2(const Conv3x3Problem& p) {
+namespace {
+
+Geometry geometry(const Conv3x3Problem& p) {
   Geometry g;
   g.oh = p.h + 2 * p.pad_rows - 2;
   g.tiles_h = (g.oh + 3) / 4;
   g.tiles_w = (p.w + 3) / 4;
-  const int tiles = tiles_per_block(p.in, p.out, g.tiles_w);
-  g.blocks_per_row = (g.tiles_w + tiles - 1) / tiles;
+  g.tiles = tiles_per_block(p.in, p.out, g.tiles_w);
+  g.blocks_per_row = (g.tiles_w + g.tiles - 1) / g.tiles;
+  return g;
+}
+
+// Per thread: V and M of one block; multiples of 8 floats, so every slice stays 32-byte aligned.
+size_t per_thread_floats(const Conv3x3Problem& p, const Geometry& g) {
+  return static_cast<size_t>(36 * g.tiles * (p.in + p.out));
+}
+
+}  // namespace
+
+size_t conv3x3_winograd_avx2_scratch_floats(const Conv3x3Problem& p) {
+  return per_thread_floats(p, geometry(p)) * static_cast<size_t>(omp_get_max_threads());
+}
+
+void conv3x3_winograd_avx2(const Conv3x3Problem& p) {
+  const Geometry g = geometry(p);
+  const int tiles = static_cast<int>(g.tiles);
   const int64_t blocks = p.n * g.tiles_h * g.blocks_per_row;
-  const size_t v_floats = static_cast<size_t>(36 * tiles * p.in), m_floats = static_cast<size_t>(36 * tiles * p.out);
-  const size_t per_thread = v_floats + m_floats;  // multiples of 8 floats: each slice stays 32-byte aligned
-  float* scratch = caller_scratch(per_thread * static_cast<size_t>(omp_get_max_threads()));
+  const size_t v_floats = static_cast<size_t>(36 * tiles * p.in), per_thread = per_thread_floats(p, g);
+  float* scratch = p.scratch;
   #pragma omp parallel
   {
     float* v = scratch + per_thread * static_cast<size_t>(omp_get_thread_num());
