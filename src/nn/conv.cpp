@@ -8,7 +8,6 @@
 #include "da3/log.hpp"
 #include "da3/profile.hpp"
 
-#include "core/file_pages.hpp"
 #include "kernels/cpu/conv3x3_winograd.hpp"
 #include "nn/dnnl_conv.hpp"
 #include "nn/output_target.hpp"
@@ -112,9 +111,9 @@ Tensor Conv2d::run(const Tensor& x, int64_t out_rows, const ConvEpilogue& ep, bo
     return y;
   }
   std::call_once(impl_->winograd_once, [this] {
-    const Tensor& w = impl_->conv->weights();  // (out, in, 3, 3), usually the mapped checkpoint
-    impl_->winograd_u = kernels::winograd_f43_weights(detail::contiguous_f32(w).data_as<float>(), out_, in_);
-    da3::detail::drop_file_pages(w.data(), w.nbytes());
+    impl_->conv->build_from_weights([this](const Tensor& oihw) {
+      impl_->winograd_u = kernels::winograd_f43_weights(oihw.data_as<float>(), out_, in_);
+    });
   });
   kernels::Conv3x3Problem p;
   p.x = x.data_as<float>();

@@ -48,16 +48,21 @@ dnnl::primitive_desc DnnlConv::make_pd(int64_t n, int64_t h, int64_t w, bool acc
   }
 }
 
+void DnnlConv::build_from_weights(const std::function<void(const Tensor&)>& build) const {
+  build(contiguous_f32(weights_));
+  da3::detail::drop_file_pages(weights_.data(), weights_.nbytes());
+}
+
 const dnnl::memory* DnnlConv::weights_for(const dnnl::memory::desc& want) const {
   for (const auto& p : packs_)
     if (p->first == want) return &p->second;
   auto pack = std::make_unique<std::pair<dnnl::memory::desc, dnnl::memory>>(want, dnnl::memory(want, cpu_engine()));
-  const Tensor f32 = contiguous_f32(weights_);
-  dnnl::memory user(user_desc_, cpu_engine(), const_cast<void*>(f32.data()));
-  dnnl::stream s(cpu_engine());
-  dnnl::reorder(user, pack->second).execute(s, user, pack->second);
-  s.wait();
-  da3::detail::drop_file_pages(weights_.data(), weights_.nbytes());  // the pack is the copy that stays resident
+  build_from_weights([&](const Tensor& f32) {
+    dnnl::memory user(user_desc_, cpu_engine(), const_cast<void*>(f32.data()));
+    dnnl::stream s(cpu_engine());
+    dnnl::reorder(user, pack->second).execute(s, user, pack->second);
+    s.wait();
+  });
   packs_.push_back(std::move(pack));
   return &packs_.back()->second;
 }

@@ -47,8 +47,9 @@ class DnnlConv {
   std::string implementation(int64_t n, int64_t h, int64_t w) const;
   bool has_bias() const { return bias_.defined(); }
   const Tensor& bias() const { return bias_; }
-  // The PyTorch-layout weights as given, any float dtype (for another kernel's own layout).
-  const Tensor& weights() const { return weights_; }
+  // Hands `build` the PyTorch-layout weights as contiguous f32 (for a layout of its own), then
+  // drops the checkpoint pages that were read: what `build` makes is the copy that stays resident.
+  void build_from_weights(const std::function<void(const Tensor&)>& build) const;
 
  private:
   struct Entry {

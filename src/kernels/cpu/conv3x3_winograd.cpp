@@ -1,11 +1,11 @@
 // Weight transform and ISA dispatch for the F(4x4, 3x3) Winograd convolution.
 #include "kernels/cpu/conv3x3_winograd.hpp"
 
-#include "da3/cpu.hpp"
 #include <cstdlib>
 #include <memory>
 #include <new>
 
+#include "da3/cpu.hpp"
 #include "da3/error.hpp"
 
 namespace da3::kernels {
