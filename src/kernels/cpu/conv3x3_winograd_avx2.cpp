@@ -183,10 +183,6 @@ void transform_outputs(const Conv3x3Problem& p, const Geometry& g, int tiles, in
   }
 }
 
-}  // namespace
-
-namespace {
-
 Geometry geometry(const Conv3x3Problem& p) {
   Geometry g;
   g.oh = p.h + 2 * p.pad_rows - 2;
