@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libdnnl-dev            # oneDNN: CPU GEMM / convolution, the only bf16 GEMM available here
+  ocl-icd-opencl-dev     # only Recommended by libdnnl-dev, but its dnnl-config.cmake requires OpenCL
   nlohmann-json3-dev     # config.json and safetensors headers
   # OpenCV: image/video codecs and the reference's resize code, built into the media plugin
   # libda3_media.so (da3 itself does not link OpenCV; it loads the plugin for images and video)
