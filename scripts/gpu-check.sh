@@ -1,67 +1,108 @@
 #!/usr/bin/env bash
-# What a machine with an NVIDIA GPU runs to check the CUDA attention backends, in one call:
-# builds (release, CUDA on), runs every CUDA test, runs the GPU attention benchmark (and
-# torch's CUDA SDPA on the same shapes where a CUDA torch is importable), and writes it all to
-# files under the results directory.
+# Every GPU check and benchmark, in one call, writing everything to one folder.
 #
-#   scripts/gpu-check.sh [results_dir]      (default: $OUT if set, else out/gpu-check)
+#   gpu-check.sh [results_dir]       (default: $OUT if set, else out/gpu-check)
 #
-# Results: summary.txt (everything below, in order), tests.txt, bench_attention.json,
-# bench_attention.txt, torch_sdpa.json / .txt (when torch with CUDA is present), nvidia-smi.txt.
+# Runs from a bundle (scripts/gpu-bundle.sh: bin/, lib/ beside this script; nothing is built) or,
+# in a checkout, builds build/gpu-check with CUDA first. Stages, each with its own time limit so
+# that the whole stays under 8 minutes: environment, CUDA tests, our attention benchmark, torch's
+# SDPA on the same shapes (when a CUDA torch is importable; PYTHON=... picks the interpreter).
+# Results: summary.txt (everything, in order) and one file per stage.
+# DA3_GPU_CHECK_STAGES=env,tests,bench,torch picks stages (default: all).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+here=$(cd "$(dirname "$0")" && pwd)
 results=${1:-${OUT:-out/gpu-check}}
 mkdir -p "$results"
+results=$(cd "$results" && pwd)
 summary="$results/summary.txt"
 : > "$summary"
 say() { echo "$@" | tee -a "$summary"; }
+stages=",${DA3_GPU_CHECK_STAGES:-env,tests,bench,torch},"
+want() { [[ $stages == *",$1,"* ]]; }
+t0=$(date +%s)
+stamp() { say "-- $1 done at +$(( $(date +%s) - t0 )) s"; }
+rc=0
 
-say "== gpu-check $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname)"
-nvidia-smi > "$results/nvidia-smi.txt" 2>&1 && head -15 "$results/nvidia-smi.txt" >> "$summary" || say "nvidia-smi: not available"
-
-build=build/gpu-check
-say "== build ($build, Release, DA3_CUDA=ON)"
-if ! { cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDA3_CUDA=ON &&
-       cmake --build "$build" -j "$(nproc)"; } > "$results/build.txt" 2>&1; then
-  say "BUILD FAILED (see build.txt):"; tail -40 "$results/build.txt" | tee -a "$summary"; exit 1
+if [ -x "$here/bin/da3" ]; then
+  bin="$here/bin"; tests="$here/bin/da3_gpu_tests"
+  base_ld=${LD_LIBRARY_PATH:-}
+  export LD_LIBRARY_PATH="$here/lib:$here/lib/cxx${base_ld:+:$base_ld}"
+  if ! "$here/bin/da3" --version >/dev/null 2>&1; then
+    export LD_LIBRARY_PATH="$here/lib${base_ld:+:$base_ld}"  # this machine's own C++ runtime
+    "$here/bin/da3" --version >/dev/null 2>&1 || { echo "gpu-check: bin/da3 does not start here:"; "$here/bin/da3" --version; exit 1; }
+  fi
+  export DA3_TEST_CLI="$here/bin/da3"
+  say "== gpu-check $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname), bundle of $(head -1 "$here/COMMIT" 2>/dev/null) $(sed -n 2p "$here/COMMIT" 2>/dev/null)"
+else
+  cd "$here/.."
+  build=build/gpu-check
+  say "== gpu-check $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname), building $build (Release, DA3_CUDA=ON)"
+  if ! { cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDA3_CUDA=ON &&
+         cmake --build "$build" -j "$(nproc)" --target da3_cli da3_gpu_tests; } > "$results/build.txt" 2>&1; then
+    say "BUILD FAILED (see build.txt):"; tail -40 "$results/build.txt" | tee -a "$summary"; exit 1
+  fi
+  bin="$PWD/$build"; tests="$PWD/$build/tests/da3_gpu_tests"
 fi
-"$build/da3" info 2>&1 | tee -a "$summary"
-
-say "== CUDA tests"
-"$build/tests/da3_tests" --gtest_filter='AttentionCuda*:AttentionSelect*' > "$results/tests.txt" 2>&1
-tests_rc=$?
-grep -E '^\[ *(OK|FAILED|SKIPPED|PASSED) ' "$results/tests.txt" | tee -a "$summary"
-say "tests exit code: $tests_rc"
-
-say "== GPU attention benchmark (flash_attn bf16 / fp16 vs sdpa fp32)"
-"$build/da3" bench attention --device cuda --backends flash_attn,sdpa --repeat 20 \
-  --json "$results/bench_attention.json" 2>&1 | tee "$results/bench_attention.txt" | tee -a "$summary"
-
+da3="$bin/da3"
 py=${PYTHON:-python3}
-if "$py" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-  say "== torch CUDA SDPA on the same shapes"
-  "$py" - "$results/torch_sdpa.json" <<'PY' 2>&1 | tee "$results/torch_sdpa.txt" | tee -a "$summary"
+
+if want env; then
+  say "== environment"
+  nvidia-smi > "$results/nvidia-smi.txt" 2>&1 && head -15 "$results/nvidia-smi.txt" >> "$summary" || say "nvidia-smi: not available"
+  say "glibc here: $(ldd --version 2>/dev/null | head -1); bundle needs: $(cat "$here/GLIBC_REQUIRED" 2>/dev/null || echo '?')"
+  "$py" -c 'import torch,sys; print("torch", torch.__version__, "cuda", torch.version.cuda, "python", sys.version.split()[0])' 2>&1 | tee -a "$summary"
+  timeout 60 "$da3" info 2>&1 | tee -a "$summary"
+  stamp env
+fi
+
+if want tests; then
+  say "== CUDA tests"
+  timeout 240 "$tests" --gtest_filter="${DA3_GPU_TEST_FILTER:-*}" > "$results/tests.txt" 2>&1
+  trc=$?
+  grep -E '^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|error:|rel|Skipped' "$results/tests.txt" | head -200 | tee -a "$summary"
+  say "tests exit code: $trc"
+  [ $trc -ne 0 ] && rc=$trc
+  stamp tests
+fi
+
+if want bench; then
+  say "== our attention on the GPU: flash_attn (bf16) vs sdpa (cuBLAS fp32) vs manual"
+  timeout 150 "$da3" bench attention --device cuda --backends flash_attn,sdpa --dtype bf16 --repeat 20 \
+    --tokens 256,1024,1297,5188,20752 --heads 6,12,16,24 --manual-max-tokens 0 \
+    --json "$results/bench_attention.json" 2>&1 | tee "$results/bench_attention.txt" | tee -a "$summary"
+  stamp bench
+fi
+
+if want torch; then
+  if "$py" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+    say "== torch's SDPA on the same shapes (CUDA)"
+    timeout 120 "$py" - "$results/torch_sdpa.json" <<'PY' 2>&1 | tee "$results/torch_sdpa.txt" | tee -a "$summary"
 import json, sys, time, torch, torch.nn.functional as F
 rows = []
 print(f"torch {torch.__version__} on {torch.cuda.get_device_name(0)}")
 for heads in (6, 12, 16, 24):
-    for n in (256, 529, 1024, 1369, 1297, 5188):
-        for dt, name in ((torch.bfloat16, "bf16"), (torch.float32, "f32")):
+    for n in (256, 1024, 1297, 5188, 20752):
+        for dt, name in ((torch.bfloat16, "bf16"), (torch.float16, "f16"), (torch.float32, "f32")):
             q, k, v = (torch.randn(1, heads, n, 64, device="cuda", dtype=dt) for _ in range(3))
             for _ in range(3): F.scaled_dot_product_attention(q, k, v)
-            torch.cuda.synchronize(); ts = []
+            torch.cuda.synchronize()
+            ev = [torch.cuda.Event(enable_timing=True) for _ in range(2)]
+            ts = []
             for _ in range(20):
-                t0 = time.perf_counter(); F.scaled_dot_product_attention(q, k, v); torch.cuda.synchronize()
-                ts.append((time.perf_counter() - t0) * 1e3)
+                ev[0].record(); F.scaled_dot_product_attention(q, k, v); ev[1].record(); torch.cuda.synchronize()
+                ts.append(ev[0].elapsed_time(ev[1]))
             ts.sort(); med = ts[len(ts) // 2]
             gf = 4.0 * n * n * 64 * heads / (med * 1e-3) * 1e-9
             print(f"{heads:5d} {n:7d} torch_sdpa {name:5s} {med:9.3f} ms {gf:9.1f} GFLOP/s")
             rows.append(dict(heads=heads, head_dim=64, tokens=n, backend="torch_sdpa", dtype=name, device="cuda",
-                             threads=0, median_ms=med, gflops=gf, max_rel_err=0.0, scratch_bytes=0))
+                             median_ms=med, gflops=gf))
 json.dump(rows, open(sys.argv[1], "w"), indent=2)
 PY
-else
-  say "== torch with CUDA not importable with $py: no torch comparison (set PYTHON=...)"
+  else
+    say "== torch with CUDA not importable with $py: no torch comparison (set PYTHON=...)"
+  fi
+  stamp torch
 fi
-say "== done; results in $results"
-exit $tests_rc
+
+say "== done in $(( $(date +%s) - t0 )) s; results in $results; exit $rc"
+exit $rc

@@ -188,7 +188,9 @@ TEST(AttentionSelectEnv, MaskedCallWithFlashRequestedRunsSdpa) {
 }
 
 std::string run_cli(const std::string& env, const std::string& args) {
-  const std::string cmd = env + " " + DA3_CLI_PATH + " " + args + " 2>&1";
+  // DA3_TEST_CLI: where the CLI is when the tests run away from the build tree (the GPU bundle).
+  const char* cli = std::getenv("DA3_TEST_CLI");
+  const std::string cmd = env + " " + (cli ? cli : DA3_CLI_PATH) + " " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   char buf[512];

@@ -1,9 +1,8 @@
 #include "kernels/cuda/cublas_dl.hpp"
 
-#include <dlfcn.h>
-
 #include <string>
 
+#include "core/cuda_library.hpp"
 #include "da3/error.hpp"
 
 namespace da3::kernels::cuda {
@@ -12,23 +11,14 @@ namespace {
 
 template <typename Fn>
 void bind(void* lib, const char* symbol, Fn& fn, const std::string& soname) {
-  fn = reinterpret_cast<Fn>(dlsym(lib, symbol));
-  if (!fn)
-    throw Error("attention (sdpa, cuda): " + soname + " has no symbol " + symbol +
-                " (a cuBLAS older than the toolkit this build used?)");
+  fn = reinterpret_cast<Fn>(cuda_library_symbol(lib, soname, symbol));
 }
 
 CublasApi load() {
   // The major version the headers were compiled against: its soname is ABI-compatible.
   const std::string soname = "libcublas.so." + std::to_string(CUBLAS_VER_MAJOR);
-  void* lib = dlopen(soname.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!lib) {
-    const char* why = dlerror();
-    throw Error("attention (sdpa, cuda): cannot load " + soname + " (" + (why ? why : "unknown reason") +
-                "); install the CUDA " + std::to_string(CUBLAS_VER_MAJOR) +
-                " cuBLAS runtime (or add its directory to LD_LIBRARY_PATH), or pick "
-                "DA3_ATTENTION_BACKEND=flash_attn or manual, which do not use cuBLAS");
-  }
+  void* lib = load_cuda_library(soname, "the sdpa attention backend on CUDA; DA3_ATTENTION_BACKEND=flash_attn or "
+                                        "manual do not use it");
   CublasApi api{};
   bind(lib, "cublasCreate_v2", api.create, soname);
   bind(lib, "cublasDestroy_v2", api.destroy, soname);
