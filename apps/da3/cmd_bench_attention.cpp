@@ -27,9 +27,10 @@
 #include "model/dinov2/attention.hpp"
 #include "model/weights.hpp"
 
+#include "da3/cuda.hpp"
+
 #ifdef DA3_WITH_CUDA
 #include "attention/cuda_path.hpp"
-#include "da3/cuda.hpp"
 #endif
 
 namespace da3::cli {
@@ -107,10 +108,14 @@ double median(std::vector<double> ms) {
   return ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
 }
 
+// Wall time of one call, GPU work included: CUDA work is queued asynchronously, so the clock
+// stops only once the device has finished (cuda_synchronize() is a no-op without CUDA).
 template <class F>
 double time_ms(F&& call) {
+  cuda_synchronize();
   const auto t0 = std::chrono::steady_clock::now();
   call();
+  cuda_synchronize();
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 

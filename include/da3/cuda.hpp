@@ -18,4 +18,13 @@ struct CudaDevice {
 const std::vector<CudaDevice>& cuda_devices();
 std::string cuda_status();
 
+// Work on CUDA tensors is queued on one stream and returns before it has run; this waits for all
+// of it (for timing, or before reading device memory by other means than Tensor copies, which
+// wait by themselves) and throws da3::Error when a kernel failed. A no-op without CUDA.
+void cuda_synchronize();
+
+// Makes cuda:N the device this thread's CUDA work runs on. Throws da3::Error naming the devices
+// there are when N is out of range, and saying why when there is no usable CUDA at all.
+void cuda_set_device(int index);
+
 }  // namespace da3

@@ -22,7 +22,7 @@ class Tensor {
  public:
   Tensor() = default;
 
-  // Owning, uninitialised, contiguous, 64-byte aligned.
+  // Owning, uninitialised, contiguous, 64-byte aligned (CUDA: from the caching allocator).
   static Tensor empty(const Shape& shape, DType dtype = DType::F32, Device device = Device::CPU);
   static Tensor zeros(const Shape& shape, DType dtype = DType::F32);
   static Tensor full(const Shape& shape, float value, DType dtype = DType::F32);
@@ -67,6 +67,7 @@ class Tensor {
   Tensor contiguous() const;
   Tensor clone() const;           // always a contiguous owning copy
   Tensor to(DType dtype) const;   // converts (copy); same dtype returns a clone
+  Tensor to(Device device) const; // a contiguous copy on `device`; the same device returns itself
   void copy_from(const Tensor& src);  // same shape; converts dtype; any strides
   void fill(float value);
 

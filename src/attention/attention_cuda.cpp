@@ -6,6 +6,8 @@
 #include <string>
 
 #include "attention/cuda_path.hpp"
+#include "core/cuda_context.hpp"
+#include "core/device_memory.hpp"
 #include "da3/cuda.hpp"
 #include "kernels/cuda/attention_cuda.hpp"
 
@@ -13,9 +15,7 @@ namespace da3::attn {
 
 namespace {
 
-void check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw Error(std::string("attention (cuda): ") + what + ": " + cudaGetErrorString(e));
-}
+void check(cudaError_t e, const char* what) { cuda::check(e, std::string("attention (cuda): ") + what); }
 
 // The device the calls run on (the current one) and its compute capability.
 const CudaDevice* current_device() {
@@ -28,17 +28,17 @@ const CudaDevice* current_device() {
 
 int cc_of(const CudaDevice& d) { return d.cc_major * 10 + d.cc_minor; }
 
-// GPU scratch for one call, freed on scope exit.
+// GPU scratch for one call from the caching allocator, handed back on scope exit (stream order
+// makes the reuse safe: the next user's kernels queue behind this call's).
 struct DeviceBuffer {
+  std::shared_ptr<void> mem;
   void* ptr = nullptr;
   explicit DeviceBuffer(size_t bytes) {
-    if (bytes) check(cudaMalloc(&ptr, bytes), "cudaMalloc (attention workspace)");
+    if (bytes) {
+      mem = detail::allocate_device(bytes);
+      ptr = mem.get();
+    }
   }
-  ~DeviceBuffer() {
-    if (ptr) cudaFree(ptr);
-  }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
 };
 
 kernels::AttnOperand operand(const Tensor& t, AttentionLayout layout) {
@@ -51,21 +51,13 @@ Tensor to_f32_contiguous(const Tensor& t) {
   Tensor out = cuda_empty(t.shape(), DType::F32);
   const int64_t sizes[4] = {t.size(0), t.size(1), t.size(2), t.size(3)};
   const int64_t strides[4] = {t.stride(0), t.stride(1), t.stride(2), t.stride(3)};
-  kernels::cuda::convert_4d(t.data(), t.dtype(), sizes, strides, out.data(), DType::F32, nullptr);
+  kernels::cuda::convert_4d(t.data(), t.dtype(), sizes, strides, out.data(), DType::F32, cuda::stream());
   return out;
 }
 
 }  // namespace
 
-Tensor cuda_empty(const Shape& shape, DType dtype) {
-  const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
-  void* p = nullptr;
-  if (bytes) check(cudaMalloc(&p, bytes), "cudaMalloc");
-  std::shared_ptr<void> keep(p, [](void* q) {
-    if (q) cudaFree(q);
-  });
-  return Tensor::from_blob(p, shape, dtype, keep, {}, Device::CUDA);
-}
+Tensor cuda_empty(const Shape& shape, DType dtype) { return Tensor::empty(shape, dtype, Device::CUDA); }
 
 bool cuda_flash_available(int64_t head_dim, AttentionPrecision precision, std::string* why) {
   const CudaDevice* d = current_device();
@@ -109,9 +101,8 @@ void run_cuda(AttentionBackend backend, AttentionPrecision precision, const Tens
     p.v = operand(v, layout);
     const kernels::AttnOperand o = operand(out, layout);
     p.out = {out.data(), out.dtype(), o.sb, o.sn, o.sh};
-    kernels::cuda::attention_flash(p, nullptr);
+    kernels::cuda::attention_flash(p, cuda::stream());
     check(cudaGetLastError(), "flash kernel launch");
-    check(cudaStreamSynchronize(nullptr), "flash kernel");
     stats.precision = bf16 ? AttentionPrecision::BF16 : AttentionPrecision::F16;
     stats.kernel = std::string("flash_attn/cuda-sm") + std::to_string(cc_of(*dev)) + (bf16 ? "-bf16" : "-f16");
     return;
@@ -126,9 +117,8 @@ void run_cuda(AttentionBackend backend, AttentionPrecision precision, const Tens
     p.out = {out.data(), out.dtype(), o.sb, o.sn, o.sh};
     const size_t ws_bytes = kernels::cuda::manual_workspace_bytes(p);
     DeviceBuffer ws(ws_bytes);
-    kernels::cuda::attention_manual(p, static_cast<float*>(ws.ptr), nullptr);
+    kernels::cuda::attention_manual(p, static_cast<float*>(ws.ptr), cuda::stream());
     check(cudaGetLastError(), "manual kernels launch");
-    check(cudaStreamSynchronize(nullptr), "manual kernels");
     stats.kernel = "manual/cuda-f32";
     stats.scratch_bytes = ws_bytes;
     return;
@@ -147,29 +137,23 @@ void run_cuda(AttentionBackend backend, AttentionPrecision precision, const Tens
   p.out = {of.data(), DType::F32, o.sb, o.sn, o.sh};
   const size_t ws_bytes = kernels::cuda::sdpa_workspace_bytes(p);
   DeviceBuffer ws(ws_bytes);
-  kernels::cuda::attention_sdpa(p, static_cast<float*>(ws.ptr), nullptr);
+  kernels::cuda::attention_sdpa(p, static_cast<float*>(ws.ptr), cuda::stream());
   if (!direct) {
     // of is contiguous in out's shape; write it through out's strides by a 4-D convert on
     // a view of `of` laid out like `out`.
     const int64_t sizes[4] = {out.size(0), out.size(1), out.size(2), out.size(3)};
     const int64_t strides[4] = {of.stride(0), of.stride(1), of.stride(2), of.stride(3)};
     DA3_CHECK(out.is_contiguous(), "attention (sdpa, cuda): a non-f32 output must be contiguous");
-    kernels::cuda::convert_4d(of.data(), DType::F32, sizes, strides, out.data(), out.dtype(), nullptr);
+    kernels::cuda::convert_4d(of.data(), DType::F32, sizes, strides, out.data(), out.dtype(), cuda::stream());
   }
   check(cudaGetLastError(), "sdpa kernels launch");
-  check(cudaStreamSynchronize(nullptr), "sdpa kernels");
   stats.kernel = "sdpa/cuda-cublas-f32";
   stats.scratch_bytes = ws_bytes + (direct ? 0 : of.nbytes()) + (qf.data() != q.data() ? 3 * qf.nbytes() : 0);
 }
 
 Tensor cuda_copy(const Tensor& src, Device to) {
   DA3_CHECK(src.device() != to, "cuda_copy: tensor is already on the target device");
-  const Tensor s = src.device() == Device::CPU ? src.contiguous() : src;
-  DA3_CHECK(s.is_contiguous(), "cuda_copy: CUDA source must be contiguous");
-  Tensor dst = to == Device::CUDA ? cuda_empty(s.shape(), s.dtype()) : Tensor::empty(s.shape(), s.dtype());
-  check(cudaMemcpy(dst.data(), s.data(), s.nbytes(), to == Device::CUDA ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost),
-        "cudaMemcpy");
-  return dst;
+  return src.to(to);
 }
 
 }  // namespace da3::attn

@@ -1,7 +1,11 @@
 #include "da3/cuda.hpp"
 
+#include "da3/error.hpp"
+
 #ifdef DA3_WITH_CUDA
 #include <cuda_runtime_api.h>
+
+#include "core/cuda_context.hpp"
 #endif
 
 namespace da3 {
@@ -41,5 +45,24 @@ const Probe& probe() {
 
 const std::vector<CudaDevice>& cuda_devices() { return probe().devices; }
 std::string cuda_status() { return probe().status; }
+
+void cuda_synchronize() {
+#ifdef DA3_WITH_CUDA
+  if (!cuda_devices().empty()) cuda::synchronize("CUDA work");
+#endif
+}
+
+void cuda_set_device(int index) {
+  const auto& devs = cuda_devices();
+  if (devs.empty()) throw Error("--device cuda:" + std::to_string(index) + ": no usable GPU (" + cuda_status() + ")");
+  if (index < 0 || index >= static_cast<int>(devs.size())) {
+    std::string names;
+    for (const CudaDevice& d : devs) names += (names.empty() ? "" : ", ") + ("cuda:" + std::to_string(d.index)) + " " + d.name;
+    throw Error("--device cuda:" + std::to_string(index) + ": no such GPU; this machine has " + names);
+  }
+#ifdef DA3_WITH_CUDA
+  cuda::check(cudaSetDevice(index), "cudaSetDevice(" + std::to_string(index) + ")");
+#endif
+}
 
 }  // namespace da3

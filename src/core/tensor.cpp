@@ -5,11 +5,22 @@
 #include <numeric>
 #include <sstream>
 
+#include "core/device_memory.hpp"
 #include "core/host_memory.hpp"
 
 namespace da3 {
 
 namespace {
+
+std::shared_ptr<void> device_storage(size_t bytes) {
+#ifdef DA3_WITH_CUDA
+  return detail::allocate_device(bytes);
+#else
+  (void)bytes;
+  throw Error("Tensor::empty: a CUDA tensor was asked for, but this build has no CUDA (rebuild with nvcc on "
+              "PATH, or run with --device cpu)");
+#endif
+}
 
 int64_t wrap_dim(int64_t d, int64_t ndim, const char* op) {
   const int64_t w = d < 0 ? d + ndim : d;
@@ -97,15 +108,13 @@ Shape contiguous_strides(const Shape& shape) {
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
-  DA3_CHECK(device == Device::CPU, "Tensor::empty: only CPU tensors are allocated here; CUDA "
-                                   "tensors are created by the CUDA backend");
   for (int64_t d : shape) DA3_CHECK(d >= 0, "Tensor::empty: negative size in shape " + shape_str(shape));
   Tensor t;
   t.shape_ = shape;
   t.strides_ = contiguous_strides(shape);
   t.dtype_ = dtype;
   t.device_ = device;
-  t.storage_ = detail::allocate_host(t.nbytes());
+  t.storage_ = device == Device::CPU ? detail::allocate_host(t.nbytes()) : device_storage(t.nbytes());
   t.data_ = t.storage_.get();
   t.owning_ = true;
   t.defined_ = true;
@@ -301,9 +310,23 @@ Tensor Tensor::to(DType dtype) const {
   return t;
 }
 
+Tensor Tensor::to(Device device) const {
+  DA3_CHECK(defined_, "to(device): undefined tensor");
+  if (device == device_) return *this;
+  Tensor t = empty(shape_, dtype_, device);
+  t.copy_from(*this);
+  return t;
+}
+
 void Tensor::copy_from(const Tensor& src) {
   DA3_CHECK(src.shape_ == shape_, "copy_from: shape " + shape_str(src.shape_) + " into " + describe());
-  DA3_CHECK(device_ == Device::CPU && src.device_ == Device::CPU, "copy_from: CPU tensors only");
+  if (device_ != Device::CPU || src.device_ != Device::CPU) {
+#ifdef DA3_WITH_CUDA
+    return detail::copy_device(*this, src);
+#else
+    throw Error("copy_from: " + src.describe() + " into " + describe() + ": this build has no CUDA");
+#endif
+  }
   const size_t n = static_cast<size_t>(numel());
   if (n == 0) return;
   if (is_contiguous() && src.is_contiguous()) {
@@ -355,7 +378,14 @@ void Tensor::copy_from(const Tensor& src) {
 }
 
 void Tensor::fill(float value) {
-  DA3_CHECK(defined_ && device_ == Device::CPU, "fill: " + describe());
+  DA3_CHECK(defined_, "fill: undefined tensor");
+  if (device_ != Device::CPU) {
+#ifdef DA3_WITH_CUDA
+    return detail::fill_device(*this, value);
+#else
+    throw Error("fill: " + describe() + ": this build has no CUDA");
+#endif
+  }
   const size_t es = dtype_size(dtype_);
   uint8_t buf[8];
   store_from_float(buf, dtype_, value);
@@ -379,6 +409,7 @@ size_t Tensor::offset_bytes(const std::vector<int64_t>& index) const {
 }
 
 float Tensor::item_f(const std::vector<int64_t>& index) const {
+  if (device_ != Device::CPU) return to(Device::CPU).item_f(index);
   return load_as_float(static_cast<const uint8_t*>(data_) + offset_bytes(index), dtype_);
 }
 
