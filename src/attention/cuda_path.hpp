@@ -2,6 +2,7 @@
 // The CUDA side of the attention entry point (src/attention/attention_cuda.cpp, built only
 // when nvcc is found; attention.cpp calls these only under DA3_WITH_CUDA).
 #include <string>
+#include <vector>
 
 #include "da3/attention.hpp"
 #include "kernels/cpu/attention_problem.hpp"
@@ -16,6 +17,12 @@ bool cuda_flash_available(int64_t head_dim, AttentionPrecision precision, std::s
 void run_cuda(AttentionBackend backend, AttentionPrecision precision, const Tensor& q, const Tensor& k,
               const Tensor& v, Tensor& out, AttentionLayout layout, kernels::AttentionProblem& p,
               AttentionStats& stats);
+
+// QK-norm and 2-D RoPE on a CUDA x (argument checks done by the callers in qk_norm.cpp and
+// rope.cpp). rope: cos_t / sin_t are the host tables (max_pos + 1, D / 4) built by rope.cpp.
+void qk_layer_norm_cuda(Tensor& x, const Tensor& weight, const Tensor& bias, float eps);
+void rope_2d_cuda(Tensor& x, const Tensor& positions, AttentionLayout layout, const std::vector<float>& cos_t,
+                  const std::vector<float>& sin_t);
 
 // An uninitialised contiguous tensor in GPU memory (freed with the last reference).
 Tensor cuda_empty(const Shape& shape, DType dtype);

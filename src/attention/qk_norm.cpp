@@ -9,11 +9,14 @@
 #include "da3/threads.hpp"
 #include "kernels/cpu/attention_rows.hpp"
 
+#ifdef DA3_WITH_CUDA
+#include "attention/cuda_path.hpp"
+#endif
+
 namespace da3 {
 
 void qk_layer_norm_inplace(Tensor& x, const Tensor& weight, const Tensor& bias, float eps) {
   DA3_CHECK(x.defined() && x.dim() == 4, "qk_layer_norm: x must be 4-D");
-  DA3_CHECK(x.device() == Device::CPU, "qk_layer_norm: runs on CPU tensors only");
   DA3_CHECK(x.dtype() == DType::F32 || x.dtype() == DType::BF16 || x.dtype() == DType::F16,
             "qk_layer_norm: x must be f32, bf16 or f16, got " + x.describe());
   const int64_t D = x.size(3);
@@ -26,6 +29,13 @@ void qk_layer_norm_inplace(Tensor& x, const Tensor& weight, const Tensor& bias, 
   };
   check_param(weight, "weight");
   check_param(bias, "bias");
+  if (x.device() == Device::CUDA) {
+#ifdef DA3_WITH_CUDA
+    return attn::qk_layer_norm_cuda(x, weight, bias, eps);
+#else
+    throw Error("qk_layer_norm: a CUDA tensor in a build without CUDA");
+#endif
+  }
   const float* w = weight.defined() ? weight.data_as<float>() : nullptr;
   const float* bb = bias.defined() ? bias.data_as<float>() : nullptr;
 

@@ -16,6 +16,10 @@
 #include "da3/threads.hpp"
 #include "kernels/cpu/attention_rows.hpp"
 
+#ifdef DA3_WITH_CUDA
+#include "attention/cuda_path.hpp"
+#endif
+
 namespace da3 {
 
 namespace {
@@ -31,7 +35,8 @@ int64_t position_at(const Tensor& pos, int64_t b, int64_t n, int64_t axis) {
 
 void rope_2d_inplace(Tensor& x, const Tensor& positions, AttentionLayout layout, float base) {
   DA3_CHECK(x.defined() && x.dim() == 4, "rope_2d: x must be 4-D, got " + (x.defined() ? x.describe() : "undefined"));
-  DA3_CHECK(x.device() == Device::CPU && positions.device() == Device::CPU, "rope_2d: runs on CPU tensors only");
+  DA3_CHECK(positions.device() == Device::CPU, "rope_2d: positions must be a CPU tensor (they are read to size the "
+                                                "tables), got " + positions.describe());
   DA3_CHECK(x.dtype() == DType::F32 || x.dtype() == DType::BF16 || x.dtype() == DType::F16,
             "rope_2d: x must be f32, bf16 or f16, got " + x.describe());
   const bool bnhd = layout == AttentionLayout::BNHD;
@@ -69,6 +74,13 @@ void rope_2d_inplace(Tensor& x, const Tensor& positions, AttentionLayout layout,
       cos_t[p * h2 + i] = std::cos(angle);
       sin_t[p * h2 + i] = std::sin(angle);
     }
+  if (x.device() == Device::CUDA) {
+#ifdef DA3_WITH_CUDA
+    return attn::rope_2d_cuda(x, positions, layout, cos_t, sin_t);
+#else
+    throw Error("rope_2d: a CUDA tensor in a build without CUDA");
+#endif
+  }
 
   const size_t esize = dtype_size(x.dtype());
   char* base_ptr = static_cast<char*>(x.data());

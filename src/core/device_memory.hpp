@@ -17,3 +17,19 @@ void copy_device(Tensor& dst, const Tensor& src);
 void fill_device(Tensor& t, float value);
 
 }  // namespace da3::detail
+
+namespace da3::detail {
+
+// The device copy of a parameter (a weight, bias or table that never changes once made), made the
+// first time an op on the device meets it and kept for the life of the process: contiguous, in
+// `dtype`, on the current device. This is what lets model code hand CPU-resident weights to an op
+// whose input is on the GPU without ever naming a device: each weight crosses the bus once.
+// Keyed by (address, shape, strides, dtype, target dtype, device); the entry holds a reference to
+// the parameter's storage, so its address cannot be reused for other data while cached. Do not
+// pass tensors that are written after their first use (activations) as parameters.
+const Tensor& device_param(const Tensor& param, DType dtype);
+inline const float* device_param_f32(const Tensor& param) {
+  return static_cast<const float*>(device_param(param, DType::F32).data());
+}
+
+}  // namespace da3::detail

@@ -2,12 +2,21 @@
 
 #include <cmath>
 
+#ifdef DA3_WITH_CUDA
+#include "nn/cuda_ops.hpp"
+#endif
+
 namespace da3::nn {
 
 namespace {
 
 template <class F>
 void apply(Tensor& x, const char* name, F f) {
+  if (x.device() == Device::CUDA) {
+#ifdef DA3_WITH_CUDA
+    return cuda_ops::unary_(x, name);
+#endif
+  }
   DA3_CHECK(x.dtype() == DType::F32 && x.is_contiguous(), std::string(name) + ": contiguous f32 only, got " + x.describe());
   float* p = x.data_as<float>();
   const int64_t n = x.numel();

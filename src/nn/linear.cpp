@@ -6,6 +6,10 @@
 #include "nn/dnnl_context.hpp"
 #include "nn/output_target.hpp"
 
+#ifdef DA3_WITH_CUDA
+#include "nn/cuda_ops.hpp"
+#endif
+
 namespace da3::nn {
 
 using dt = dnnl::memory::data_type;
@@ -68,6 +72,15 @@ Linear::Linear(const Tensor& weight, const Tensor& bias, std::string name, const
 
 Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {
   DA3_CHECK(impl_, name_ + ": used before its weights were loaded");
+  if (x.device() == Device::CUDA) {
+    DA3_CHECK(x.dim() >= 1 && x.size(-1) == in_,
+              name_ + ": input's last dimension must be " + std::to_string(in_) + ", got " + x.describe());
+    if (ep.scale)
+      DA3_CHECK(ep.scale->numel() == out_, name_ + ": scale must have " + std::to_string(out_) + " values");
+#ifdef DA3_WITH_CUDA
+    return cuda_ops::linear(impl_->weight, impl_->bias, x, ep, name_);
+#endif
+  }
   DA3_CHECK(x.dtype() == DType::F32, name_ + ": input must be f32, got " + x.describe());
   DA3_CHECK(x.dim() >= 1 && x.size(-1) == in_,
             name_ + ": input's last dimension must be " + std::to_string(in_) + ", got " + x.describe());

@@ -3,6 +3,10 @@
 #include <cmath>
 #include <vector>
 
+#ifdef DA3_WITH_CUDA
+#include "nn/cuda_ops.hpp"
+#endif
+
 namespace da3::nn {
 
 namespace {
@@ -26,6 +30,15 @@ void for_each_row(const Tensor& t, F&& f) {
 }  // namespace
 
 void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps, Tensor& out) {
+  if (x.device() == Device::CUDA) {
+    DA3_CHECK(out.shape() == x.shape() && out.device() == Device::CUDA && x.stride(-1) == 1 && out.stride(-1) == 1,
+              "layer_norm: output " + out.describe() + " for input " + x.describe());
+    DA3_CHECK(weight.numel() == x.size(-1) && bias.numel() == x.size(-1),
+              "layer_norm: weight/bias must have " + std::to_string(x.size(-1)) + " values");
+#ifdef DA3_WITH_CUDA
+    return cuda_ops::layer_norm(x, weight, bias, eps, out);
+#endif
+  }
   DA3_CHECK(x.dtype() == DType::F32 && out.dtype() == DType::F32, "layer_norm: f32 only, got " + x.describe());
   const int64_t c = x.size(-1);
   DA3_CHECK(x.stride(-1) == 1 && out.stride(-1) == 1, "layer_norm: last dimension must be contiguous");
@@ -70,7 +83,7 @@ void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float
 }
 
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps) {
-  Tensor out = Tensor::empty(x.shape());
+  Tensor out = Tensor::empty(x.shape(), x.device() == Device::CUDA ? x.dtype() : DType::F32, x.device());
   layer_norm(x.stride(-1) == 1 ? x : x.contiguous(), weight, bias, eps, out);
   return out;
 }

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "nn/activations.hpp"
+#include "nn/elementwise.hpp"
 #include "nn/norm.hpp"
 
 namespace da3::model {
@@ -45,20 +46,8 @@ void Block::forward(Tensor& x, const Tensor& pos, const AttentionOptions& attn) 
   attn_.forward(h, pos, attn, {nn::Activation::None, s1, &x});
   h = nn::layer_norm(x, norm2_w_, norm2_b_, norm_eps_);
   if (swiglu_) {
-    Tensor x12 = fc1_.forward(h);
-    const int64_t hh = x12.size(-1) / 2, rows = x12.numel() / x12.size(-1);
-    Tensor hidden = Tensor::empty({rows, hh});
-    const float* p = x12.data_as<float>();
-    float* o = hidden.data_as<float>();
-    #pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t i = 0; i < hh; ++i) {
-        const float a = p[r * 2 * hh + i], g = p[r * 2 * hh + hh + i];
-        o[r * hh + i] = a / (1.f + std::exp(-a)) * g;  // silu(x1) * x2
-      }
-    Shape s = x.shape();
-    s.back() = hh;
-    fc2_.forward(hidden.view(s), {nn::Activation::None, s2, &x});
+    const Tensor hidden = nn::swiglu(fc1_.forward(h));  // silu(x1) * x2
+    fc2_.forward(hidden, {nn::Activation::None, s2, &x});
   } else {
     fc2_.forward(fc1_.forward(h, {nn::Activation::Gelu}), {nn::Activation::None, s2, &x});
   }
