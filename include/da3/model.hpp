@@ -15,7 +15,11 @@ namespace da3 {
 enum class Precision { F32, BF16 };
 
 struct ModelOptions {
+  // CUDA: the ViT backbone (patch embedding, blocks, norms, attention) and the camera decoder run
+  // on GPU cuda:<device_index>, weights uploaded on first use; the depth heads still run on the
+  // CPU (issue 15). Every output is a CPU tensor.
   Device device = Device::CPU;
+  int device_index = 0;
   int threads = 0;  // 0: leave the process setting (DA3_NUM_THREADS or all cores)
   AttentionBackend attention_backend = AttentionBackend::Auto;  // per model; env and auto otherwise
   Precision precision = Precision::F32;

@@ -1,7 +1,5 @@
 #include "model/cam_dec.hpp"
 
-#include <cstring>
-
 namespace da3::model {
 
 CameraDec::CameraDec(const Weights& w, int64_t d) {
@@ -17,14 +15,13 @@ Tensor CameraDec::forward(const Tensor& feat) const {
   Tensor f = feat.contiguous().view({B * S, feat.size(2)});
   f = mlp2_.forward(mlp1_.forward(f, {nn::Activation::Relu}), {nn::Activation::Relu});
   const Tensor t = fc_t_.forward(f), q = fc_qvec_.forward(f), fov = fc_fov_.forward(f, {nn::Activation::Relu});
-  Tensor out = Tensor::empty({B, S, 9});
-  float* o = out.data_as<float>();
-  for (int64_t i = 0; i < B * S; ++i) {
-    std::memcpy(o + i * 9, t.data_as<float>() + i * 3, 12);
-    std::memcpy(o + i * 9 + 3, q.data_as<float>() + i * 4, 16);
-    std::memcpy(o + i * 9 + 7, fov.data_as<float>() + i * 2, 8);
-  }
-  return out;
+  // torch.cat([t, qvec, fov], dim=-1)
+  Tensor out = Tensor::empty({B * S, 9}, f.dtype(), f.device());
+  Tensor ot = out.slice(1, 0, 3), oq = out.slice(1, 3, 7), of = out.slice(1, 7, 9);
+  ot.copy_from(t);
+  oq.copy_from(q);
+  of.copy_from(fov);
+  return out.view({B, S, 9});
 }
 
 }  // namespace da3::model

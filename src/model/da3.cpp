@@ -46,6 +46,13 @@ Prediction DepthAnything3Net::forward(const Tensor& x, const NetRequest& req, St
   const double t_cam_enc = ms_since(t0);
   t0 = std::chrono::steady_clock::now();
   BackboneOutput feats = backbone_.forward(x, cam_token, req.strategy, req.attn, req.hooks, req.export_feat_layers);
+  if (x.device() != Device::CPU) {
+    // The DPT heads have no GPU path yet (issue 15): they run on host copies of the features.
+    log_once(LogLevel::Info, "heads-on-host", "the depth heads run on the CPU (no GPU path yet); the backbone and "
+                                              "camera decoder run on the GPU");
+    for (Tensor& f : feats.features) f = f.to(Device::CPU);
+    for (Tensor& f : feats.exported) f = f.to(Device::CPU);
+  }
   const double t_backbone = ms_since(t0);
 
   t0 = std::chrono::steady_clock::now();
@@ -67,7 +74,8 @@ Prediction DepthAnything3Net::forward(const Tensor& x, const NetRequest& req, St
     pose_from_rays(h.ray, h.ray_conf, H, W, req.ransac, p.extrinsics, p.intrinsics);
   } else if (cam_dec_) {
     Tensor c2w, K;
-    pose_encoding_to_extri_intri(cam_dec_->forward(feats.camera_tokens.back()), H, W, c2w, K);
+    // The 4x4 camera maths is small and host-side: on a host copy of the decoder's 9 numbers per view.
+    pose_encoding_to_extri_intri(cam_dec_->forward(feats.camera_tokens.back()).to(Device::CPU), H, W, c2w, K);
     p.extrinsics = affine_inverse(c2w);
     p.intrinsics = K;
   }

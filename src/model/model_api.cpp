@@ -3,6 +3,7 @@
 #include <variant>
 
 #include "da3/checkpoint.hpp"
+#include "da3/cuda.hpp"
 #include "da3/log.hpp"
 #include "da3/model.hpp"
 #include "da3/threads.hpp"
@@ -25,7 +26,7 @@ Model::Model(Model&&) noexcept = default;
 Model& Model::operator=(Model&&) noexcept = default;
 
 Model Model::load(const std::string& dir, const ModelOptions& options) {
-  DA3_CHECK(options.device == Device::CPU, "the CUDA model path is not built yet; use the CPU");
+  if (options.device == Device::CUDA) cuda_set_device(options.device_index);
   DA3_CHECK(options.precision == Precision::F32, "bf16 model precision is not implemented yet; use fp32");
   if (options.threads > 0) set_num_threads(options.threads);
   auto impl = std::make_unique<Impl>(Impl{Checkpoint::open(dir), {}, options, nullptr, nullptr, {}});
@@ -47,7 +48,11 @@ Model Model::load(const std::string& dir, const ModelOptions& options) {
 Prediction Model::forward(const Tensor& image, const ForwardOptions& options) const {
   DA3_CHECK(image.defined() && image.dim() == 5 && image.size(0) == 1 && image.size(2) == 3,
             "model input must be (1, N, 3, H, W), got " + image.describe());
-  const Tensor x = image.dtype() == DType::F32 && image.is_contiguous() ? image : image.to(DType::F32);  // read only
+  Tensor x = image.dtype() == DType::F32 && image.is_contiguous() ? image : image.to(DType::F32);  // read only
+  if (impl_->opts.device == Device::CUDA) {
+    cuda_set_device(impl_->opts.device_index);  // this thread may not be the one that loaded
+    x = x.to(Device::CUDA);
+  }
   model::NetRequest req;
   req.strategy = model::parse_ref_view_strategy(options.ref_view_strategy);
   req.use_ray_pose = options.use_ray_pose;

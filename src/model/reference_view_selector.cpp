@@ -33,7 +33,7 @@ std::vector<int64_t> select_reference_view(const Tensor& xin, RefViewStrategy st
     std::fill(out.begin(), out.end(), S / 2);
     return out;
   }
-  const Tensor x = xin.select(2, 0).contiguous();  // cls tokens (B, S, C)
+  const Tensor x = xin.select(2, 0).to(Device::CPU).contiguous();  // cls tokens (B, S, C), read on the host
   const float* p = x.data_as<float>();
   for (int64_t b = 0; b < B; ++b) {
     // img_class_feat = cls / ||cls||
@@ -98,14 +98,13 @@ namespace {
 // out[b, s] = x[b, src(b, s)] over the view axis of a (B, S, ...) tensor.
 template <class Src>
 Tensor gather_views(const Tensor& xin, Src src) {
-  const Tensor x = xin.contiguous();
-  const int64_t B = x.size(0), S = x.size(1);
-  const size_t per_view = x.nbytes() / static_cast<size_t>(B * S);
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
-  const auto* xp = static_cast<const uint8_t*>(x.data());
-  auto* yp = static_cast<uint8_t*>(y.data());
+  const int64_t B = xin.size(0), S = xin.size(1);
+  Tensor y = Tensor::empty(xin.shape(), xin.dtype(), xin.device());
   for (int64_t b = 0; b < B; ++b)
-    for (int64_t s = 0; s < S; ++s) std::memcpy(yp + (b * S + s) * per_view, xp + (b * S + src(b, s)) * per_view, per_view);
+    for (int64_t s = 0; s < S; ++s) {
+      Tensor dst = y.select(0, b).select(0, s);
+      dst.copy_from(xin.select(0, b).select(0, src(b, s)));
+    }
   return y;
 }
 

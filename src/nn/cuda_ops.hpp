@@ -17,6 +17,7 @@ void unary_(Tensor& x, const char* name);
 Tensor add(const Tensor& a, const Tensor& b);
 Tensor relu(const Tensor& x);
 Tensor swiglu(const Tensor& x12);
+void add_(Tensor& y, const Tensor& b);  // b broadcast over y's leading dims
 // weight (out, in) and bias (out,) as the CPU layer holds them (f32, usually host memory).
 Tensor linear(const Tensor& weight, const Tensor& bias, const Tensor& x, const LinearEpilogue& ep,
               const std::string& name);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #ifdef DA3_WITH_CUDA
 #include "nn/cuda_ops.hpp"
@@ -51,6 +52,50 @@ Tensor relu(const Tensor& x) {
   #pragma omp parallel for simd schedule(static) if (n > 65536)
   for (int64_t i = 0; i < n; ++i) yp[i] = xp[i] > 0.f ? xp[i] : 0.f;
   return y;
+}
+
+void add_(Tensor& y, const Tensor& b) {
+  DA3_CHECK(y.is_contiguous() && b.is_contiguous() && y.dtype() == b.dtype() && b.numel() > 0 &&
+                b.dim() <= y.dim() && std::equal(b.shape().begin(), b.shape().end(), y.shape().end() - b.dim()),
+            "add_: " + b.describe() + " does not broadcast into " + y.describe());
+  if (y.device() == Device::CUDA) {
+#ifdef DA3_WITH_CUDA
+    return cuda_ops::add_(y, b);
+#endif
+  }
+  check(y, "add_");
+  float* yp = y.data_as<float>();
+  const float* bp = b.data_as<float>();
+  const int64_t n = b.numel(), reps = y.numel() / n;
+  #pragma omp parallel for schedule(static) if (reps > 1)
+  for (int64_t r = 0; r < reps; ++r)
+    for (int64_t i = 0; i < n; ++i) yp[r * n + i] += bp[i];
+}
+
+Tensor patchify(const Tensor& x, int64_t P) {
+  DA3_CHECK(x.dim() == 4 && x.size(1) == 3 && P > 0 && x.size(2) % P == 0 && x.size(3) % P == 0,
+            "patchify: expects (N, 3, H, W) with H and W multiples of " + std::to_string(P) + ", got " + x.describe());
+  const int64_t N = x.size(0), H = x.size(2), W = x.size(3), gh = H / P, gw = W / P, np = gh * gw;
+  if (x.device() == Device::CUDA) {
+    // A pure permutation: (N, 3, gh, P, gw, P) -> (N, gh, gw, 3, P, P), one strided copy.
+    Tensor out = Tensor::empty({N, gh, gw, 3, P, P}, x.dtype(), Device::CUDA);
+    out.copy_from(x.contiguous().view({N, 3, gh, P, gw, P}).permute({0, 2, 4, 1, 3, 5}));
+    return out.view({N, np, 3 * P * P});
+  }
+  check(x, "patchify");
+  Tensor patches = Tensor::empty({N, np, 3 * P * P});
+  const float* src = x.data_as<float>();
+  float* dst = patches.data_as<float>();
+  #pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t img = 0; img < N; ++img)
+    for (int64_t py = 0; py < gh; ++py)
+      for (int64_t px = 0; px < gw; ++px) {
+        float* d = dst + (img * np + py * gw + px) * 3 * P * P;
+        for (int64_t c = 0; c < 3; ++c)
+          for (int64_t ky = 0; ky < P; ++ky)
+            std::memcpy(d + (c * P + ky) * P, src + ((img * 3 + c) * H + py * P + ky) * W + px * P, P * 4);
+      }
+  return patches;
 }
 
 Tensor swiglu(const Tensor& x12) {

@@ -41,6 +41,10 @@ void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float
   check_float(x, "layer_norm");
   check_float(out, "layer_norm");
   const int64_t c = x.size(-1);
+  if (x.dim() > 4 && x.is_contiguous() && out.is_contiguous()) {
+    Tensor o2 = out.view({out.numel() / c, c});
+    return layer_norm(x.view({x.numel() / c, c}), weight, bias, eps, o2);
+  }
   const float* w = weight.defined() ? detail::device_param_f32(weight) : nullptr;
   const float* b = bias.defined() ? detail::device_param_f32(bias) : nullptr;
   kc::layer_norm_rows(rows_of(x, "layer_norm"), rows_of(out, "layer_norm"), x.numel() / (c > 0 ? c : 1), c, w, b, eps,
@@ -71,6 +75,13 @@ Tensor add(const Tensor& a, const Tensor& b) {
   kc::add(a.data(), b.data(), y.data(), a.dtype(), a.numel(), cuda::stream());
   cuda::check(cudaGetLastError(), "add (cuda)");
   return y;
+}
+
+void add_(Tensor& y, const Tensor& b) {
+  check_float(y, "add_");
+  const Tensor& bd = detail::device_param(b, y.dtype());  // usually a parameter (position embedding)
+  kc::add_broadcast(y.data(), bd.data(), y.dtype(), y.numel(), b.numel(), cuda::stream());
+  cuda::check(cudaGetLastError(), "add_ (cuda)");
 }
 
 Tensor relu(const Tensor& x) {

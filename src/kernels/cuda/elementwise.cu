@@ -34,6 +34,10 @@ __global__ void add_kernel(const void* a, const void* b, void* y, DType dt, int6
   DA3_GRID_LOOP(i, n) st(y, dt, i, ld(a, dt, i) + ld(b, dt, i));
 }
 
+__global__ void add_broadcast_kernel(void* y, const void* b, DType dt, int64_t n, int64_t nb) {
+  DA3_GRID_LOOP(i, n) st(y, dt, i, ld(y, dt, i) + ld(b, dt, i % nb));
+}
+
 __global__ void relu_kernel(const void* x, void* y, DType dt, int64_t n) {
   DA3_GRID_LOOP(i, n) {
     const float v = ld(x, dt, i);
@@ -85,6 +89,9 @@ void unary_inplace(void* x, DType dt, int64_t n, Unary f, cudaStream_t stream) {
 }
 void add(const void* a, const void* b, void* y, DType dt, int64_t n, cudaStream_t stream) {
   if (n > 0) add_kernel<<<grid_for(n), 256, 0, stream>>>(a, b, y, dt, n);
+}
+void add_broadcast(void* y, const void* b, DType dt, int64_t n, int64_t nb, cudaStream_t stream) {
+  if (n > 0) add_broadcast_kernel<<<grid_for(n), 256, 0, stream>>>(y, b, dt, n, nb);
 }
 void relu(const void* x, void* y, DType dt, int64_t n, cudaStream_t stream) {
   if (n > 0) relu_kernel<<<grid_for(n), 256, 0, stream>>>(x, y, dt, n);

@@ -30,6 +30,8 @@ enum class Unary { Gelu, Relu, Silu, Sigmoid, Exp, ExpP1 };
 void unary_inplace(void* x, DType dt, int64_t n, Unary f, cudaStream_t stream);
 // y = a + b over n contiguous elements (all the same dtype).
 void add(const void* a, const void* b, void* y, DType dt, int64_t n, cudaStream_t stream);
+// y[i] += b[i % nb] over n contiguous elements (b broadcast over leading dims).
+void add_broadcast(void* y, const void* b, DType dt, int64_t n, int64_t nb, cudaStream_t stream);
 // y = max(x, 0), out of place.
 void relu(const void* x, void* y, DType dt, int64_t n, cudaStream_t stream);
 // The tail of a Linear that cuBLASLt cannot fuse: v = act(t) (t already has the bias), v *= scale[col]

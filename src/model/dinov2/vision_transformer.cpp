@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "da3/log.hpp"
+#include "nn/elementwise.hpp"
 #include "nn/interpolate.hpp"
 #include "nn/norm.hpp"
 
@@ -17,19 +18,13 @@ constexpr float kFinalNormEps = 1e-5f;        // self.norm = nn.LayerNorm(embed_
 
 // torch.cat along the last dim of two tensors with equal leading shape.
 Tensor cat_last(const Tensor& a, const Tensor& b) {
-  const Tensor ac = a.contiguous(), bc = b.contiguous();
-  const int64_t ca = a.size(-1), cb = b.size(-1), rows = a.numel() / ca;
+  const int64_t ca = a.size(-1), cb = b.size(-1);
   Shape s = a.shape();
   s.back() = ca + cb;
-  Tensor y = Tensor::empty(s);
-  const float* pa = ac.data_as<float>();
-  const float* pb = bc.data_as<float>();
-  float* py = y.data_as<float>();
-  #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    std::memcpy(py + r * (ca + cb), pa + r * ca, ca * 4);
-    std::memcpy(py + r * (ca + cb) + ca, pb + r * cb, cb * 4);
-  }
+  Tensor y = Tensor::empty(s, a.dtype(), a.device());
+  Tensor ya = y.slice(-1, 0, ca), yb = y.slice(-1, ca, ca + cb);
+  ya.copy_from(a);
+  yb.copy_from(b);
   return y;
 }
 }  // namespace
@@ -81,35 +76,17 @@ Tensor DinoVisionTransformer::prepare_tokens(const Tensor& x) const {
   const int64_t B = x.size(0), S = x.size(1), H = x.size(3), W = x.size(4);
   const int64_t P = cfg_.patch_size, gh = H / P, gw = W / P, C = cfg_.embed_dim;
   const int64_t np = gh * gw;
-  // Patches flattened in the conv weight's (c, ky, kx) order: the stride-14 conv is then exactly
-  // a matmul with the weight viewed as (C, 3*14*14).
-  const Tensor xc = x.contiguous();
-  Tensor patches = Tensor::empty({B * S, np, 3 * P * P});
-  const float* src = xc.data_as<float>();
-  float* dst = patches.data_as<float>();
-  #pragma omp parallel for collapse(2) schedule(static)
-  for (int64_t img = 0; img < B * S; ++img)
-    for (int64_t py = 0; py < gh; ++py)
-      for (int64_t px = 0; px < gw; ++px) {
-        float* d = dst + (img * np + py * gw + px) * 3 * P * P;
-        for (int64_t c = 0; c < 3; ++c)
-          for (int64_t ky = 0; ky < P; ++ky)
-            std::memcpy(d + (c * P + ky) * P, src + ((img * 3 + c) * H + py * P + ky) * W + px * P, P * 4);
-      }
-  Tensor emb = patch_proj_.forward(patches);  // (B*S, Np, C)
-  Tensor tokens = Tensor::empty({B * S, 1 + np, C});
-  const Tensor& pos = pos_encoding_for(gh, gw);
-  const float* pp = pos.data_as<float>();
-  const float* cls = cls_token_.contiguous().data_as<float>();
-  const float* e = emb.data_as<float>();
-  float* t = tokens.data_as<float>();
-  #pragma omp parallel for schedule(static)
+  // The stride-14 patch conv as a matmul over the patches (nn::patchify), then [cls, patches] + pos.
+  Tensor emb = patch_proj_.forward(nn::patchify(x.contiguous().view({B * S, 3, H, W}), P));  // (B*S, Np, C)
+  Tensor tokens = Tensor::empty({B * S, 1 + np, C}, emb.dtype(), emb.device());
+  Tensor patch_rows = tokens.slice(1, 1, 1 + np);
+  patch_rows.copy_from(emb);
+  const Tensor cls = cls_token_.view({1, C});
   for (int64_t img = 0; img < B * S; ++img) {
-    for (int64_t c = 0; c < C; ++c) t[img * (1 + np) * C + c] = cls[c] + pp[c];
-    for (int64_t i = 0; i < np; ++i)
-      for (int64_t c = 0; c < C; ++c)
-        t[(img * (1 + np) + 1 + i) * C + c] = e[(img * np + i) * C + c] + pp[(1 + i) * C + c];
+    Tensor row = tokens.select(0, img).slice(0, 0, 1);
+    row.copy_from(cls);
   }
+  nn::add_(tokens, pos_encoding_for(gh, gw).view({1 + np, C}));
   return tokens;
 }
 
@@ -164,13 +141,12 @@ BackboneOutput DinoVisionTransformer::forward(const Tensor& x, const Tensor& cam
       // camera_token[0] for the reference view and camera_token[1] for the others. The
       // reference writes it in place, into the tensor that is also the last local output, so a
       // cat_token tap at this block sees it in the local half too: write through `local` alike.
-      float* p = cur.data_as<float>();
-      const Tensor ct = cam_token.defined() ? cam_token.contiguous() : Tensor();
       for (int64_t b = 0; b < B; ++b)
         for (int64_t s = 0; s < S; ++s) {
-          const float* src = ct.defined() ? ct.data_as<float>() + (b * S + s) * C
-                                          : camera_token_.contiguous().data_as<float>() + (s == 0 ? 0 : C);
-          std::memcpy(p + ((b * S + s) * N) * C, src, C * 4);
+          const Tensor src = cam_token.defined() ? cam_token.select(0, b).select(0, s)
+                                                 : camera_token_.select(0, 0).select(0, s == 0 ? 0 : 1);
+          Tensor dst = cur.select(0, b).select(0, s).select(0, 0);
+          dst.copy_from(src);
         }
     }
     const bool global = cfg_.alt_start != -1 && i >= cfg_.alt_start && i % 2 == 1;
