@@ -119,9 +119,9 @@ TEST(HardeningConfig, IntegersAreReadStrictly) {
   msg = parse_with("net", "out_layers", nlohmann::json::parse("[6e28, 1, 2, 3]"));  // UB before
   EXPECT_NE(msg.find("'out_layers[0]' must be an integer"), std::string::npos) << msg;
   msg = parse_with("net", "depth", "6");
-  EXPECT_NE(msg.find("'depth' must be an integer, got \"6\""), std::string::npos) << msg;
+  EXPECT_NE(msg.find("'depth' has the wrong type (\"6\"); it must be an integer"), std::string::npos) << msg;
   msg = parse_with("head", "features", true);
-  EXPECT_NE(msg.find("'features' must be an integer"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("'features' has the wrong type (true)"), std::string::npos) << msg;
   // An integral float is an integer: still accepted, as before.
   EXPECT_EQ(parse_with("net", "depth", 6.0), "(no error)");
 }

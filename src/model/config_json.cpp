@@ -2,6 +2,7 @@
 // the architecture out under "architecture", laid out like the reference's yaml configs.
 #include <climits>
 #include <cmath>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -71,23 +72,23 @@ class Reader {
       }
       fail(name + " must be an integer, got " + v.dump());
     }
-    fail(name + " must be an integer, got " + v.dump());
+    fail(name + " has the wrong type (" + v.dump() + "); it must be an integer");
   }
   void read(const std::string& key, const json& v, double& out) const {
     if (!v.is_number() || !std::isfinite(v.get<double>()))
-      fail("'" + key + "' must be a finite number, got " + v.dump());
+      fail("'" + key + "' has the wrong type (" + v.dump() + "); it must be a finite number");
     out = v.get<double>();
   }
   void read(const std::string& key, const json& v, bool& out) const {
-    if (!v.is_boolean()) fail("'" + key + "' must be true or false, got " + v.dump());
+    if (!v.is_boolean()) fail("'" + key + "' has the wrong type (" + v.dump() + "); it must be true or false");
     out = v.get<bool>();
   }
   void read(const std::string& key, const json& v, std::string& out) const {
-    if (!v.is_string()) fail("'" + key + "' must be a string, got " + v.dump());
+    if (!v.is_string()) fail("'" + key + "' has the wrong type (" + v.dump() + "); it must be a string");
     out = v.get<std::string>();
   }
   void read(const std::string& key, const json& v, std::vector<int>& out) const {
-    if (!v.is_array()) fail("'" + key + "' must be a list of integers, got " + v.dump());
+    if (!v.is_array()) fail("'" + key + "' has the wrong type (" + v.dump() + "); it must be a list of integers");
     out.clear();
     for (size_t i = 0; i < v.size(); ++i) {
       int x = 0;
@@ -110,8 +111,11 @@ void check_range(const Reader& r, const char* key, int v, int lo, int hi) {
            (lo == 1 && hi == kMaxSize ? std::string("a positive integer") : "in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]"));
 }
 void check_positive(const Reader& r, const char* key, double v, double hi) {
-  if (!(v > 0 && v <= hi))
-    r.fail("'" + std::string(key) + "' is " + std::to_string(v) + "; it must be positive (at most " + std::to_string(int(hi)) + ")");
+  if (!(v > 0 && v <= hi)) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "' is %g; it must be positive (at most %g)", v, hi);
+    r.fail("'" + std::string(key) + buf);
+  }
 }
 
 BackboneConfig parse_backbone(const json& j, const std::string& where) {
