@@ -150,3 +150,29 @@ TEST(HardeningFiles, OutputLocationsAreCheckedUpFront) {
     EXPECT_NE(msg.find("is not writable"), std::string::npos) << msg;
   }
 }
+
+// The exports that write a whole directory (depth_png, depth16, colmap) build it under a
+// temporary name: a signal removes it with everything in it.
+TEST(HardeningFiles, SignalWhileFillingATemporaryDirectoryRemovesIt) {
+  test::TempDir t;
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::signal(SIGTERM, SIG_DFL);
+    install_temp_file_cleanup_on_signals();
+    const fs::path d = t.path() / ".colmap.tmp-abcdef";
+    fs::create_directories(d / "sparse" / "0");
+    fs::create_directories(d / "text");
+    for (int i = 0; i < 300; ++i) std::ofstream(d / ("img" + std::to_string(i) + ".png")) << i;
+    std::ofstream(d / "sparse" / "0" / "cameras.bin") << "x";
+    TempDirRegistration reg(d.string());
+    AtomicFile f((d / "text" / "images.txt").string());
+    f.write("partial", 7);
+    ::raise(SIGTERM);
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << "status " << status;
+  EXPECT_EQ(entries(t.path()), 0) << "the temporary directory was left behind";
+}

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <array>
@@ -27,15 +28,17 @@ constexpr size_t kSlots = 64;
 constexpr size_t kPathMax = 4096;
 struct Slot {
   std::atomic<int> state{0};
+  bool dir = false;  // a temporary directory: removed with its contents
   char path[kPathMax];
 };
 std::array<Slot, kSlots> g_slots;
 
-int register_temp(const std::string& path) {
+int register_temp(const std::string& path, bool dir = false) {
   if (path.size() >= kPathMax) return -1;
   for (size_t i = 0; i < kSlots; ++i) {
     int expected = 0;
     if (g_slots[i].state.compare_exchange_strong(expected, 1)) {
+      g_slots[i].dir = dir;
       std::memcpy(g_slots[i].path, path.c_str(), path.size() + 1);
       g_slots[i].state.store(2);
       return static_cast<int>(i);
@@ -48,10 +51,54 @@ void unregister_temp(int slot) {
   if (slot >= 0) g_slots[static_cast<size_t>(slot)].state.store(0);
 }
 
+// Removes `name` under `dirfd`, a file or a directory tree (a few levels deep), with system
+// calls only (openat, getdents64, unlinkat): opendir/readdir may allocate, which a signal
+// handler must not.
+struct Dirent64 {
+  uint64_t ino;
+  int64_t off;
+  unsigned short reclen;
+  unsigned char type;
+  char name[1];
+};
+
+bool dot_or_dotdot(const char* n) { return n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0')); }
+
+void remove_tree_at(int dirfd, const char* name, int depth) {
+  if (::unlinkat(dirfd, name, 0) == 0 || errno == ENOENT || depth > 8) return;
+  const int fd = ::openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return;
+  alignas(8) char buf[2048];
+  // Entries are removed while listing: list again from the start until a pass finds none.
+  for (int pass = 0; pass < 16; ++pass) {
+    bool removed = false;
+    ::lseek(fd, 0, SEEK_SET);
+    for (;;) {
+      const long n = ::syscall(SYS_getdents64, fd, buf, sizeof buf);
+      if (n <= 0) break;
+      for (long off = 0; off < n;) {
+        const auto* d = reinterpret_cast<const Dirent64*>(buf + off);
+        off += d->reclen;
+        if (dot_or_dotdot(d->name)) continue;
+        remove_tree_at(fd, d->name, depth + 1);
+        removed = true;
+      }
+    }
+    if (!removed) break;
+  }
+  ::close(fd);
+  ::unlinkat(dirfd, name, AT_REMOVEDIR);
+}
+
 extern "C" void remove_temps_and_reraise(int sig) {
   const int saved = errno;
   for (auto& s : g_slots)
-    if (s.state.load() == 2) ::unlink(s.path);
+    if (s.state.load() == 2) {
+      if (s.dir)
+        remove_tree_at(AT_FDCWD, s.path, 0);
+      else
+        ::unlink(s.path);
+    }
   errno = saved;
   // SA_RESETHAND restored the default action: the process ends as the signal meant it to
   // (the exit status says "killed by SIGINT", which shells and make rely on).
@@ -149,6 +196,13 @@ void install_temp_file_cleanup_on_signals() {
     sa.sa_flags = SA_RESETHAND;
     ::sigaction(sig, &sa, nullptr);
   }
+}
+
+TempDirRegistration::TempDirRegistration(const std::string& dir) : slot_(register_temp(dir, true)) {}
+TempDirRegistration::~TempDirRegistration() { release(); }
+void TempDirRegistration::release() {
+  unregister_temp(slot_);
+  slot_ = -1;
 }
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {

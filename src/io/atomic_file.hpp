@@ -28,6 +28,21 @@ class AtomicFile {
   bool committed_ = false;
 };
 
+// Registers a temporary directory for the signal cleanup below: a signal removes it with its
+// contents until the registration is released or destroyed (after the directory was renamed
+// into place or removed).
+class TempDirRegistration {
+ public:
+  explicit TempDirRegistration(const std::string& dir);
+  ~TempDirRegistration();
+  TempDirRegistration(const TempDirRegistration&) = delete;
+  TempDirRegistration& operator=(const TempDirRegistration&) = delete;
+  void release();
+
+ private:
+  int slot_ = -1;
+};
+
 // Throws da3::Error when `path` exists and is not a regular file (or is a symbolic link).
 void check_output_file(const std::string& path);
 // Up-front checks, before any work, that outputs can be written: `dir` is a writable directory
@@ -37,7 +52,7 @@ void check_output_dir(const std::string& dir, const std::string& what = "output 
 void check_output_path(const std::string& path, const std::string& what = "output file");
 
 // SIGINT, SIGTERM and SIGHUP (where they still have their default action) then remove every
-// AtomicFile temporary in flight and end the process by the same signal. For programs (the
+// AtomicFile temporary (and registered temporary directory) in flight and end the process by the same signal. For programs (the
 // CLI); a library does not install handlers on its own.
 void install_temp_file_cleanup_on_signals();
 
