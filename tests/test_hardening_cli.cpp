@@ -2,7 +2,11 @@
 // error line and a non-zero exit (no signal), within bounded memory and time, leaving no file.
 // The CLI runs under `ulimit -v` (1 GB of address space) and `timeout 10`: a run that needs
 // more memory fails its allocation, one that hangs is killed (exit 124).
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -177,4 +181,34 @@ TEST(HardeningCli, ZeroPatchSizeConfigIsAClearError) {
                                t.file("o.safetensors"));
   expect_clear_error(r, "architecture.net: 'patch_size' is 0");
   EXPECT_FALSE(fs::exists(t.file("o.safetensors")));
+}
+
+// Defect 10 (signals): the CLI installs the cleanup handlers for SIGINT and SIGTERM (the
+// handlers' work is tested in test_hardening_files.cpp), and a SIGTERM still ends it by SIGTERM.
+TEST(HardeningCli, InstallsSignalCleanupAndDiesOfTheSignal) {
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::signal(SIGTERM, SIG_DFL);
+    ::signal(SIGINT, SIG_DFL);
+    const int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    ::execl(DA3_CLI_PATH, "da3", "bench", "attention", "--tokens", "1024", "--heads", "6", "--repeat", "100000", nullptr);
+    ::_exit(127);
+  }
+  // SigCgt: the signals this process catches, a hex mask (bit n-1 for signal n).
+  uint64_t caught = 0;
+  for (int i = 0; i < 500 && !(caught & (1ull << (SIGTERM - 1))); ++i) {
+    ::usleep(10'000);
+    std::ifstream st("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(st, line);)
+      if (line.rfind("SigCgt:", 0) == 0) caught = std::stoull(line.substr(7), nullptr, 16);
+  }
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(caught & (1ull << (SIGINT - 1))) << std::hex << caught;
+  EXPECT_TRUE(caught & (1ull << (SIGTERM - 1))) << std::hex << caught;
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << "status " << status;
 }
