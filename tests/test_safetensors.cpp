@@ -13,7 +13,11 @@ using namespace da3;
 
 namespace {
 
-void write_raw(const std::string& path, const std::string& header, const std::string& data, int64_t len_override = -1) {
+// The header is padded with spaces to a multiple of 8 bytes, as the official writer does (the
+// data section must be aligned), unless `pad` is false.
+void write_raw(const std::string& path, std::string header, const std::string& data, int64_t len_override = -1,
+               bool pad = true) {
+  if (pad) header.append((8 - (8 + header.size()) % 8) % 8, ' ');
   std::ofstream out(path, std::ios::binary);
   const uint64_t len = len_override >= 0 ? static_cast<uint64_t>(len_override) : header.size();
   out.write(reinterpret_cast<const char*>(&len), 8);
@@ -173,4 +177,65 @@ TEST(Safetensors, ViewsStayValidAfterReleasingResidentPages) {
   f.release_resident_pages();
   // Pages dropped from this process read back from the file: every value is still there.
   for (int64_t i = 0; i < t.numel(); ++i) ASSERT_EQ(v.data_as<float>()[i], t.data_as<float>()[i]) << i;
+}
+
+// Issue 14, defect 8: an empty tensor sorted between two overlapping ones hid the overlap
+// (only sorted neighbours were compared).
+TEST(Safetensors, RefusesOverlapHiddenBehindAnEmptyTensor) {
+  test::TempDir dir;
+  const std::string p = dir.file("o.safetensors");
+  write_raw(p,
+            R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},)"
+            R"("e":{"dtype":"F32","shape":[0],"data_offsets":[8,8]},)"
+            R"("b":{"dtype":"F32","shape":[2],"data_offsets":[12,20]}})",
+            std::string(20, '\0'));
+  expect_refused(p, {"'a'", "'b'", "overlapping"});
+  // A range inside an earlier, longer one (not its sorted neighbour) is an overlap too.
+  write_raw(p,
+            R"({"a":{"dtype":"F32","shape":[8],"data_offsets":[0,32]},)"
+            R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},)"
+            R"("c":{"dtype":"F32","shape":[1],"data_offsets":[16,20]}})",
+            std::string(32, '\0'));
+  expect_refused(p, {"'a'", "overlapping"});
+  // Empty tensors anywhere, even inside another's range, share no bytes: accepted.
+  write_raw(p,
+            R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},)"
+            R"("e":{"dtype":"F32","shape":[0,3],"data_offsets":[8,8]},)"
+            R"("b":{"dtype":"F32","shape":[2],"data_offsets":[16,24]}})",
+            std::string(24, '\0'));
+  EXPECT_EQ(SafetensorsFile::open(p).entries().size(), 3u);
+}
+
+// Issue 14, defect 8: a data section that is not aligned made every kernel read floats from
+// misaligned addresses (undefined behaviour; UBSan reported it in five places).
+TEST(Safetensors, RefusesTensorsMisalignedForTheirDtype) {
+  test::TempDir dir;
+  const std::string p = dir.file("a.safetensors");
+  std::string h = R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
+  h.append((8 - (8 + h.size()) % 8) % 8 + 1, ' ');  // 8 + N = 1 (mod 8)
+  write_raw(p, h, std::string(8, '\0'), -1, false);
+  expect_refused(p, {"tensor 'a'", "not a multiple of 4", "aligned"});
+  // Bytes need no alignment; a tensor at an odd offset in an aligned section does.
+  write_raw(p, R"({"u":{"dtype":"U8","shape":[3],"data_offsets":[1,4]}})", std::string(4, '\0'));
+  EXPECT_EQ(SafetensorsFile::open(p).tensor("u").numel(), 3);
+  write_raw(p, R"({"h":{"dtype":"BF16","shape":[1],"data_offsets":[1,3]}})", std::string(4, '\0'));
+  expect_refused(p, {"tensor 'h'", "not a multiple of 2"});
+}
+
+// Issue 14, defect 6: 99 MB of '[' (under the 100 MB header limit) cost 7.3 GB in the JSON
+// parser before "not valid JSON". A header must be an object, nested a few levels at most; both
+// are found by a scan that allocates nothing.
+TEST(Safetensors, RefusesDeeplyNestedOrNonObjectHeaderBeforeParsing) {
+  test::TempDir dir;
+  const std::string p = dir.file("n.safetensors");
+  write_raw(p, std::string(1 << 20, '['), "");
+  expect_refused(p, {"not a JSON object"});
+  std::string deep = R"({"a":)";
+  for (int i = 0; i < 100000; ++i) deep += "[";
+  write_raw(p, deep, "");
+  expect_refused(p, {"nested more than"});
+  // Brackets inside strings are names, not nesting.
+  write_raw(p, R"({"[[[[[[[[[[[[[[[[[[[[[[[[\"{{{{{{{{{{{{{{{{{{{{{":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})",
+            std::string(1, '\0'));
+  EXPECT_EQ(SafetensorsFile::open(p).entries().size(), 1u);
 }

@@ -346,21 +346,22 @@ Action add_bench_attention_command(CLI::App& bench) {
       "attention call alone or (--module) the whole attention layer");
   cmd->add_option("--tokens", args->tokens, "Token counts (default: 256 529 1024 1369 1297 5188)")
       ->delimiter(',')
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--heads", args->heads, "Head counts (default: 6 12 16 24 = ViT-S/B/L/G)")
       ->delimiter(',')
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--backends", args->backends, "Backends to time (default: flash_attn sdpa manual)")->delimiter(',');
   cmd->add_option("--dtype", args->dtypes, "Compute precision: f32 and/or bf16 (default f32)")->delimiter(',');
-  cmd->add_option("--head-dim", args->head_dim, "Head dim (default 64, as every DA3 size)")->check(CLI::PositiveNumber);
-  cmd->add_option("--batch", args->batch, "Batch (default 1)")->check(CLI::PositiveNumber);
+  cmd->add_option("--head-dim", args->head_dim, "Head dim (default 64, as every DA3 size)")->check(positive());
+  cmd->add_option("--batch", args->batch, "Batch (default 1)")->check(positive());
   cmd->add_option("--repeat", args->repeat, "Timed runs per backend after one warm-up; the median is reported "
                                             "(default 5; manual runs once)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--manual-max-tokens", args->manual_max_tokens,
                   "Skip timing manual above this many tokens (default 1500); with --module also the error check");
   cmd->add_option("--peak-gflops", args->peak_gflops,
-                  "This machine's fp32 peak for these threads (from da3_fma_peak) to print % of peak");
+                  "This machine's fp32 peak for these threads (from da3_fma_peak) to print % of peak")
+      ->check(non_negative());
   cmd->add_flag("!--no-check", args->check, "Skip the error check against manual");
   cmd->add_flag("--module", args->module,
                 "Time the model's whole attention module instead of the attention call: qkv projection, "

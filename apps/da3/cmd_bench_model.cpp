@@ -38,13 +38,14 @@ Action add_bench_model_command(CLI::App& bench) {
   auto* cmd = bench.add_subcommand("model", "Time the whole network: load, forward per stage, peak RSS, GFLOP/s");
   cmd->add_option("-m,--model", o->model, "Model directory (config.json + model.safetensors)")->required();
   cmd->add_option("--size", o->size, "Input WIDTHxHEIGHT, multiples of 14 (default 504x378)");
-  cmd->add_option("--views", o->views, "Number of views (default 1)")->check(CLI::PositiveNumber);
+  cmd->add_option("--views", o->views, "Number of views (default 1)")->check(positive());
   cmd->add_option("--repeat", o->repeat, "Timed runs after one warm-up; the median is reported (default 3)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--backend", o->backend, "Attention backend: auto, flash_attn, sdpa, manual");
   cmd->add_option("--peak-gflops", o->peak_gflops,
                   "The machine's fp32 peak for % of peak; default: measured here before the runs with FMA "
-                  "chains on every thread (as bench/da3_fma_peak does), a shared machine's busy cores lower it");
+                  "chains on every thread (as bench/da3_fma_peak does), a shared machine's busy cores lower it")
+      ->check(non_negative());
   cmd->add_flag("--json", o->json, "Print one JSON object instead of text");
   return [o] {
     int w = 0, h = 0;

@@ -6,6 +6,7 @@
 #include "da3/model.hpp"
 #include "da3/safetensors.hpp"
 #include "da3_commands.hpp"
+#include "io/atomic_file.hpp"
 
 namespace da3::cli {
 
@@ -33,6 +34,7 @@ Action add_forward_command(CLI::App& app) {
   return [o] {
     const auto backend = parse_attention_backend(o->backend);
     if (!backend) throw Error("unknown attention backend '" + o->backend + "'; use auto, flash_attn, sdpa or manual");
+    check_output_path(o->output);  // before the model runs, not after
     SafetensorsFile in = SafetensorsFile::open(o->input);
     if (!in.contains("image")) throw Error("input '" + o->input + "' has no tensor named 'image'");
     Model model = Model::load(o->model);

@@ -8,14 +8,19 @@
 #include "da3/threads.hpp"
 #include "da3/version.hpp"
 #include "da3_commands.hpp"
+#include "io/atomic_file.hpp"
 
 int main(int argc, char** argv) {
+  // Ctrl-C or a kill during an export removes the half-written temporary files.
+  da3::install_temp_file_cleanup_on_signals();
   CLI::App app{"da3: Depth Anything 3 in C++ (depth, pose, sky and metric depth) on CPU and CUDA"};
   app.set_version_flag("--version", std::string("da3.cpp ") + da3::version());
   app.require_subcommand(1);
   int threads = 0;
-  app.add_option("-t,--threads", threads, "Threads to use (default: env DA3_NUM_THREADS, else all cores)")
-      ->check(CLI::NonNegativeNumber);
+  app.add_option("-t,--threads", threads,
+                 "Threads to use, at most " + std::to_string(da3::kMaxThreads) +
+                     " (a larger number is an error; default: env DA3_NUM_THREADS, else all cores)")
+      ->check(CLI::Range(0, da3::kMaxThreads));
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "Log progress (same as DA3_LOG_LEVEL=info)");
 

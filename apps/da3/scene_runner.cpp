@@ -5,6 +5,7 @@
 
 #include "da3/attention.hpp"
 #include "da3/error.hpp"
+#include "io/atomic_file.hpp"
 
 namespace da3::cli {
 
@@ -29,6 +30,9 @@ void add_scene_options(CLI::App* cmd, SceneArgs& o) {
 
 SceneRunner::SceneRunner(const SceneArgs& o) {
   formats_ = parse_export_formats(o.formats);
+  if (o.process_res < 14 || o.process_res > kMaxProcessRes)
+    throw Error("--process-res must be in [14, " + std::to_string(kMaxProcessRes) + "] (the model was trained at 504), got " +
+                std::to_string(o.process_res));
   pre_.process_res = o.process_res;
   pre_.method = parse_resize_method(o.method);
   const auto backend = parse_attention_backend(o.backend);
@@ -40,6 +44,8 @@ SceneRunner::SceneRunner(const SceneArgs& o) {
       throw Error("no model: pass --model DIR or set DA3_MODEL (get DA3-SMALL with `da3 pull DA3-SMALL`)");
     model_dir_ = env;
   }
+  // Where the outputs go is checked now, not after the whole inference ran.
+  check_output_dir(o.out);
   model_options_.precision = o.precision == "bf16" ? Precision::BF16 : Precision::F32;
   forward_.attention_backend = *backend;
   forward_.use_ray_pose = o.ray_pose;

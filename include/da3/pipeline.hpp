@@ -40,6 +40,11 @@ struct ImageLimits {
   // 1/2, 1/4 or 1/8 scale by libjpeg (cheap, no full-size buffer); larger images of other
   // formats are refused, since their decoders always allocate the full image.
   int64_t max_decode_pixels = 100'000'000;
+  // Largest progressive (or multi-scan) JPEG accepted, by its declared size. libjpeg keeps the
+  // whole image's DCT coefficients in memory for those (2 bytes per pixel and component, at
+  // full size even when decoding at 1/8), so DCT scaling does not help: 50 Mpx is up to 300 MB
+  // of coefficients. A 58 KB file declaring 65500x65500 would otherwise take 12.8 GB.
+  int64_t max_multiscan_jpeg_pixels = 50'000'000;
 };
 
 // Loads an image as RGB the way the reference does (PIL's Image.open(path).convert("RGB")):
@@ -57,8 +62,12 @@ enum class ResizeMethod { UpperBoundResize, LowerBoundResize, UpperBoundCrop, Lo
 ResizeMethod parse_resize_method(const std::string& name);
 const char* resize_method_name(ResizeMethod m);
 
+// The largest process_res accepted: 8x the trained 504, already ~12 Mpx per view (at 4:3) and
+// many GB of activations; beyond it the sizes only end in an allocation failure.
+constexpr int kMaxProcessRes = 4096;
+
 struct PreprocessOptions {
-  int process_res = 504;
+  int process_res = 504;  // in [14, kMaxProcessRes]
   ResizeMethod method = ResizeMethod::UpperBoundResize;
   int threads = 0;  // images decoded and resized at once; 0: da3::num_threads()
   ImageLimits limits;

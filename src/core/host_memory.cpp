@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "da3/error.hpp"
+#include "da3/log.hpp"
 #include "da3/profile.hpp"
 
 namespace da3 {
@@ -143,9 +145,20 @@ class Arena {
   static size_t limit() {
     // DA3_TENSOR_CACHE_MB bounds the freed-but-resident bytes kept for reuse (0: every free
     // gives its pages back); 512 MiB by default.
+    // A value that is not a whole number of MiB in range is warned about and the default used,
+    // as DA3_NUM_THREADS does (strtoull took "abc" as 0 and "-5" as 2^64 - 5, silently).
     static const size_t v = [] {
+      constexpr long long kDefault = 512, kMax = 1ll << 24;  // 16 TiB
       const char* e = std::getenv("DA3_TENSOR_CACHE_MB");
-      return (e && *e ? static_cast<size_t>(std::strtoull(e, nullptr, 10)) : size_t(512)) << 20;
+      if (!e || !*e) return size_t(kDefault) << 20;
+      char* end = nullptr;
+      errno = 0;
+      const long long mb = std::strtoll(e, &end, 10);
+      if (end != e && *end == '\0' && errno == 0 && mb >= 0 && mb <= kMax) return size_t(mb) << 20;
+      log_once(LogLevel::Warn, "DA3_TENSOR_CACHE_MB",
+               "DA3_TENSOR_CACHE_MB='" + std::string(e) + "' is not a whole number of MiB in [0, " + std::to_string(kMax) +
+                   "]; using the default " + std::to_string(kDefault));
+      return size_t(kDefault) << 20;
     }();
     return v;
   }

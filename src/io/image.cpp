@@ -2,7 +2,9 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 
@@ -56,9 +58,24 @@ DecodedImage decode_rgb(const std::vector<uint8_t>& bytes, const std::string& na
   if (h.format == ImageFormat::Jpeg && !h.jpeg_complete)
     throw Error(who + " (JPEG) is truncated or corrupt: no end-of-image marker after its image data");
 
+  const int64_t pixels = h.width * h.height;
+  if (h.format == ImageFormat::Jpeg && h.jpeg_unsupported_process)
+    throw Error(who + " is a lossless or hierarchical JPEG, which libjpeg cannot decode; convert it to a baseline JPEG or PNG");
+  // libjpeg decodes a progressive or multi-scan JPEG by buffering every DCT coefficient of the
+  // whole image (2 bytes x components x pixels) before the first output row, at any scale:
+  // bounded by the declared size, before the decoder allocates it.
+  if (h.format == ImageFormat::Jpeg && (h.jpeg_progressive || h.jpeg_multiscan) &&
+      pixels > limits.max_multiscan_jpeg_pixels) {
+    const double gb = 2.0 * double(std::max(1, h.jpeg_components)) * double(pixels) / 1e9;
+    char need[32];
+    std::snprintf(need, sizeof need, "%.1f GB", gb);
+    throw Error(who + " is a " + (h.jpeg_progressive ? "progressive" : "multi-scan") + " JPEG of " + dims + " pixels (" +
+                mpx(pixels) + "): libjpeg would hold all its DCT coefficients in memory (about " + need +
+                "), even when downscaling; da3 decodes such JPEGs up to " + mpx(limits.max_multiscan_jpeg_pixels) +
+                ". Re-encode it as a baseline JPEG or downscale it first");
+  }
   // Full decode when it fits the limit; a huge JPEG is decoded at 1/2, 1/4 or 1/8 by libjpeg's
   // DCT scaling, which never builds the full-size image. Other decoders always would.
-  const int64_t pixels = h.width * h.height;
   int scale = 1;
   if (pixels > limits.max_decode_pixels) {
     if (h.format != ImageFormat::Jpeg)

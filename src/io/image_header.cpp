@@ -41,11 +41,18 @@ void read_jpeg(const uint8_t* d, size_t n, ImageHeader& h) {
     const size_t len = be16(d + i + 2);
     if (len < 2) return;
     const bool sof = m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
-    if (sof && i + 9 <= n) {
+    if (sof && i + 10 <= n) {
       h.height = be16(d + i + 5);
       h.width = be16(d + i + 7);
+      h.jpeg_components = d[i + 9];
+      const int process = m & 0x0F;  // C0 + n; bit 3 (C8..CF) only selects arithmetic coding
+      h.jpeg_progressive = (process & 3) == 2;
+      h.jpeg_unsupported_process = (process & 3) == 3 || (process & 7) >= 5;
     }
     if (m == 0xDA) {
+      // Ns: components in this scan. Fewer than the frame has: one scan per component
+      // (non-interleaved), which libjpeg buffers whole like a progressive file.
+      if (i + 5 <= n && h.jpeg_components > 0 && d[i + 4] < h.jpeg_components) h.jpeg_multiscan = true;
       // Entropy-coded data cannot contain FF D9 (an FF there is followed by 00 or a restart
       // marker), so an EOI after the first scan means the file was not cut short.
       for (size_t j = i + 2 + len; j + 1 < n; ++j)

@@ -17,6 +17,14 @@ struct ImageHeader {
   // JPEG only: whether an EOI marker follows the first scan. A truncated JPEG lacks it, and
   // libjpeg (through OpenCV) would decode it without an error, filling the rest with grey.
   bool jpeg_complete = false;
+  // JPEG only: the frame's coding process, from its SOFn marker. Progressive (SOF2/6/10/14) and
+  // multi-scan sequential files (a first scan with fewer components than the frame) make
+  // libjpeg buffer the whole image's coefficients; lossless and hierarchical (SOF3/5/7/11/13/15)
+  // are not decoded by libjpeg at all.
+  bool jpeg_progressive = false;
+  bool jpeg_multiscan = false;
+  bool jpeg_unsupported_process = false;
+  int jpeg_components = 0;
 };
 
 // Reads what it can from `data`; never throws. format Unknown: not one of the formats above.

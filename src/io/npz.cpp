@@ -1,6 +1,7 @@
 #include "io/npz.hpp"
 
 #include <array>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -161,9 +162,12 @@ void NpzWriter::commit() {
 }
 
 Tensor parse_npy(const uint8_t* d, size_t n, const std::string& what) {
+  // Every offset and length below comes from the file: each is checked against `n` (in 64-bit
+  // arithmetic) before the bytes it points at are read, and the array's size before anything
+  // is allocated for it.
   if (n < 10 || std::memcmp(d, "\x93NUMPY", 6) != 0) throw Error(what + " is not a .npy array");
   const int major = d[6];
-  size_t hlen = 0, start = 0;
+  uint64_t hlen = 0, start = 0;
   if (major == 1) {
     hlen = get16(d + 8);
     start = 10;
@@ -174,40 +178,56 @@ Tensor parse_npy(const uint8_t* d, size_t n, const std::string& what) {
   } else {
     throw Error(what + ": unsupported .npy version " + std::to_string(major));
   }
-  if (start + hlen > n) throw Error(what + ": truncated .npy header");
+  if (hlen > n - start) throw Error(what + ": truncated .npy header");
   const std::string h(reinterpret_cast<const char*>(d + start), hlen);
+  const auto bad = [&](const std::string& why) { return Error(what + ": malformed .npy header (" + why + ")"); };
   auto value_of = [&](const std::string& key) {
     const size_t k = h.find("'" + key + "'");
     if (k == std::string::npos) throw Error(what + ": .npy header lacks '" + key + "'");
-    size_t v = h.find(':', k) + 1;
+    const size_t colon = h.find(':', k);
+    if (colon == std::string::npos) throw bad("no ':' after '" + key + "'");
+    size_t v = colon + 1;
     while (v < h.size() && h[v] == ' ') ++v;
+    if (v >= h.size()) throw bad("no value for '" + key + "'");
     return v;
   };
   size_t v = value_of("descr");
   const size_t q = h.find('\'', v + 1);
+  if (h[v] != '\'' || q == std::string::npos) throw bad("'descr' is not a quoted string");
   const DType dtype = dtype_from_descr(h.substr(v + 1, q - v - 1), what);
   v = value_of("fortran_order");
   const bool fortran = h.compare(v, 4, "True") == 0;
   v = value_of("shape");
   const size_t close = h.find(')', v);
+  if (h[v] != '(' || close == std::string::npos) throw bad("'shape' is not a tuple");
   Shape shape;
-  std::string dims = h.substr(v + 1, close - v - 1);
+  const std::string dims = h.substr(v + 1, close - v - 1);
+  // The byte count, with overflow checked, is known before anything is allocated.
+  uint64_t bytes = dtype_size(dtype);
   for (size_t p = 0; p < dims.size();) {
     while (p < dims.size() && (dims[p] == ' ' || dims[p] == ',')) ++p;
     if (p >= dims.size()) break;
     size_t e = p;
-    while (e < dims.size() && dims[e] >= '0' && dims[e] <= '9') ++e;
-    if (e == p) throw Error(what + ": bad shape in .npy header");
-    shape.push_back(std::stoll(dims.substr(p, e - p)));
+    uint64_t dim = 0;
+    while (e < dims.size() && dims[e] >= '0' && dims[e] <= '9') {
+      dim = dim * 10 + uint64_t(dims[e] - '0');
+      if (dim > n) throw Error(what + ": .npy shape (" + dims + ") needs more bytes than the " + std::to_string(n) + "-byte array holds");
+      ++e;
+    }
+    if (e == p) throw bad("bad shape (" + dims + ")");
+    if (dim != 0 && bytes > n / dim)
+      throw Error(what + ": .npy shape (" + dims + ") needs more bytes than the " + std::to_string(n) + "-byte array holds");
+    bytes *= dim;
+    shape.push_back(static_cast<int64_t>(dim));
     p = e;
   }
+  const uint64_t body = start + hlen;
+  if (n - body < bytes)
+    throw Error(what + ": .npy data is " + std::to_string(n - body) + " bytes, " + shape_str(shape) + " " +
+                dtype_name(dtype) + " needs " + std::to_string(bytes));
   // Fortran order is C order of the reversed shape; read it so and transpose into C order.
   const Shape stored = fortran ? Shape(shape.rbegin(), shape.rend()) : shape;
   Tensor t = Tensor::empty(stored, dtype);
-  const size_t body = start + hlen;
-  if (n - body < t.nbytes())
-    throw Error(what + ": .npy data is " + std::to_string(n - body) + " bytes, " + shape_str(shape) + " " +
-                dtype_name(dtype) + " needs " + std::to_string(t.nbytes()));
   std::memcpy(t.data(), d + body, t.nbytes());
   if (!fortran || t.dim() < 2) return t;
   std::vector<int64_t> reverse;
@@ -223,24 +243,33 @@ Tensor read_npy(const std::string& path) {
 std::map<std::string, Tensor> read_npz(const std::string& path) {
   const auto bytes = read_file_bytes(path, "npz file");
   const uint8_t* d = bytes.data();
-  const size_t n = bytes.size();
+  const uint64_t n = bytes.size();
   const std::string who = "npz '" + path + "'";
+  // Offsets and lengths are read from the file: every one is checked in 64-bit arithmetic
+  // (a 32-bit offset near 2^32 plus a header size must not wrap) before the bytes it
+  // designates are read.
+  const auto corrupt = [&](const std::string& what) {
+    return Error(who + " is corrupt: " + what + "; write it again with numpy.savez");
+  };
   // The end-of-central-directory record sits within the last 22 + 65535 bytes.
-  size_t eocd = std::string::npos;
-  for (size_t i = n >= 22 ? n - 22 : 0; n >= 22; --i) {
+  uint64_t eocd = UINT64_MAX;
+  for (uint64_t i = n >= 22 ? n - 22 : 0; n >= 22; --i) {
     if (get32(d + i) == 0x06054b50) { eocd = i; break; }
     if (i == 0 || n - i > 22 + 65535) break;
   }
-  if (eocd == std::string::npos) throw Error(who + " is not a zip archive (no end-of-central-directory record)");
+  if (eocd == UINT64_MAX) throw Error(who + " is not a zip archive (no end-of-central-directory record)");
   const uint32_t count = get16(d + eocd + 10);
-  size_t p = get32(d + eocd + 16);
+  uint64_t p = get32(d + eocd + 16);
   std::map<std::string, Tensor> out;
   for (uint32_t k = 0; k < count; ++k) {
-    if (p + 46 > n || get32(d + p) != 0x02014b50) throw Error(who + ": corrupt central directory");
+    if (p > n || n - p < 46 || get32(d + p) != 0x02014b50)
+      throw corrupt("central directory record " + std::to_string(k) + " lies outside the file");
     const uint32_t method = get16(d + p + 10);
     const uint32_t csize = get32(d + p + 20), usize = get32(d + p + 24);
-    const uint32_t name_len = get16(d + p + 28), extra_len = get16(d + p + 30), comment_len = get16(d + p + 32);
-    const uint32_t local = get32(d + p + 42);
+    const uint64_t name_len = get16(d + p + 28), extra_len = get16(d + p + 30), comment_len = get16(d + p + 32);
+    const uint64_t local = get32(d + p + 42);
+    if (n - p - 46 < name_len)
+      throw corrupt("the name of member " + std::to_string(k) + " runs past the end of the file");
     std::string name(reinterpret_cast<const char*>(d + p + 46), name_len);
     p += 46 + name_len + extra_len + comment_len;
     if (method != 0)
@@ -248,9 +277,10 @@ std::map<std::string, Tensor> read_npz(const std::string& path) {
                   "(uncompressed) archives");
     if (csize == 0xFFFFFFFFu || usize == 0xFFFFFFFFu || local == 0xFFFFFFFFu)
       throw Error(who + ": ZIP64 archives are not supported");
-    if (local + 30 > n || get32(d + local) != 0x04034b50) throw Error(who + ": corrupt member '" + name + "'");
-    const size_t data = local + 30 + get16(d + local + 26) + get16(d + local + 28);
-    if (data + usize > n) throw Error(who + ": member '" + name + "' is truncated");
+    if (local > n || n - local < 30 || get32(d + local) != 0x04034b50)
+      throw corrupt("member '" + name + "' has no local header at offset " + std::to_string(local));
+    const uint64_t data = local + 30 + get16(d + local + 26) + get16(d + local + 28);
+    if (data > n || n - data < usize) throw Error(who + ": member '" + name + "' is truncated");
     if (name.size() > 4 && name.compare(name.size() - 4, 4, ".npy") == 0) name.resize(name.size() - 4);
     out[name] = parse_npy(d + data, usize, who + " member '" + name + "'");
   }

@@ -25,6 +25,37 @@ constexpr uint64_t kMaxHeader = 100ull * 1000 * 1000;
   throw Error("safetensors file '" + path + "': " + what);
 }
 
+// The header must be a JSON object whose nesting stays shallow: a real one is 3 deep
+// ({"name": {"shape": [..]}}); bracket nesting is counted outside strings, in one pass.
+constexpr int kMaxHeaderDepth = 16;
+
+void check_header_shape(const std::string& path, const char* h, uint64_t n) {
+  uint64_t i = 0;
+  while (i < n && (h[i] == ' ' || h[i] == '\t' || h[i] == '\n' || h[i] == '\r')) ++i;
+  if (i == n || h[i] != '{') fail(path, "header is not a JSON object (it must start with '{')");
+  int depth = 0;
+  bool in_string = false;
+  for (; i < n; ++i) {
+    const char c = h[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > kMaxHeaderDepth)
+        fail(path, "header JSON is nested more than " + std::to_string(kMaxHeaderDepth) +
+                       " levels deep (a safetensors header has 3): corrupt or not a safetensors file");
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+}
+
+// Where the data section starts in the file; the mapping is page aligned, so a tensor's
+// address is aligned exactly when its offset in the file is.
+bool aligned_for(DType t, uint64_t file_offset) { return file_offset % dtype_size(t) == 0; }
+
 }  // namespace
 
 DType safetensors_dtype(const std::string& s) {
@@ -93,6 +124,9 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
   const size_t data_size = size - 8 - header_len;
   f.data_ = bytes + 8 + header_len;
 
+  // Before the DOM parse: nlohmann builds a node per '[' or '{', so 99 MB of "[[[[..." (under
+  // the size limit) cost 7 GB before failing. A header is an object of objects of arrays.
+  check_header_shape(path, reinterpret_cast<const char*>(bytes + 8), header_len);
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(bytes + 8, bytes + 8 + header_len);
@@ -145,17 +179,31 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
     if (want != e.end - e.begin)
       fail(path, where + "shape " + shape_str(e.shape) + " of " + safetensors_dtype_name(e.dtype) + " needs " +
                      std::to_string(want) + " bytes but data_offsets span " + std::to_string(e.end - e.begin));
+    // Tensors are handed out as views on the mapping and read as their dtype in place (the
+    // kernels load floats directly), so each must start at a multiple of its element size.
+    // The official writer pads the header to 8 bytes so every tensor is; a file that is not
+    // was written by something else.
+    if (!aligned_for(e.dtype, 8 + header_len + e.begin))
+      fail(path, where + safetensors_dtype_name(e.dtype) + " data starts at byte " + std::to_string(8 + header_len + e.begin) +
+                     " of the file, not a multiple of " + std::to_string(dtype_size(e.dtype)) +
+                     " bytes: misaligned tensors cannot be read in place (the official safetensors writer pads "
+                     "the header so the data is 8-byte aligned); rewrite the file with it");
     f.index_[name] = f.entries_.size();
     f.entries_.push_back(std::move(e));
   }
 
-  // Ranges must not overlap (two tensors sharing bytes would alias silently).
+  // Ranges must not overlap (two tensors sharing bytes would alias silently). Empty tensors
+  // occupy no bytes and are left out; each range is compared with the one reaching furthest
+  // among those before it, not only its sorted neighbour (which could be contained in it).
   std::vector<const SafetensorsEntry*> sorted;
-  for (const auto& e : f.entries_) sorted.push_back(&e);
+  for (const auto& e : f.entries_)
+    if (e.begin != e.end) sorted.push_back(&e);
   std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->begin < b->begin; });
-  for (size_t i = 1; i < sorted.size(); ++i) {
-    if (sorted[i]->begin < sorted[i - 1]->end && sorted[i]->begin != sorted[i]->end)
-      fail(path, "tensors '" + sorted[i - 1]->name + "' and '" + sorted[i]->name + "' have overlapping data ranges");
+  const SafetensorsEntry* furthest = nullptr;
+  for (const SafetensorsEntry* e : sorted) {
+    if (furthest && e->begin < furthest->end)
+      fail(path, "tensors '" + furthest->name + "' and '" + e->name + "' have overlapping data ranges");
+    if (!furthest || e->end > furthest->end) furthest = e;
   }
   return f;
 }

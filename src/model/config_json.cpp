@@ -1,5 +1,8 @@
 // config.json -> ModelConfig. Published checkpoints name a preset ("model_name"); ours may spell
 // the architecture out under "architecture", laid out like the reference's yaml configs.
+#include <climits>
+#include <cmath>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -12,6 +15,9 @@ namespace {
 
 using json = nlohmann::json;
 
+constexpr int kMaxSize = 1 << 20;   // channels, pixels: a bound no real model approaches
+constexpr int kMaxDepth = 4096;     // blocks, layers, heads
+
 class Reader {
  public:
   Reader(const json& j, std::string where) : j_(j), where_(std::move(where)) {
@@ -23,11 +29,7 @@ class Reader {
   void opt(const char* key, T& out) {
     seen_.insert(key);
     if (!j_.contains(key)) return;
-    try {
-      out = j_.at(key).get<T>();
-    } catch (const json::exception&) {
-      fail(std::string("'") + key + "' has the wrong type (" + j_.at(key).dump() + ")");
-    }
+    read(key, j_.at(key), out);
   }
   template <class T>
   void req(const char* key, T& out) {
@@ -50,10 +52,71 @@ class Reader {
   [[noreturn]] void fail(const std::string& what) const { throw Error(where_ + ": " + what); }
 
  private:
+  // nlohmann's get<int>() truncates 384.9 to 384, wraps 4294967308 to 12 and converts 6e28
+  // with undefined behaviour: numbers are read strictly here, an integer field only from an
+  // integral JSON number in the int range.
+  void read(const std::string& key, const json& v, int& out) const {
+    const std::string name = "'" + key + "'";
+    if (v.is_number_integer()) {
+      const bool in_range = v.is_number_unsigned() ? v.get<uint64_t>() <= uint64_t(INT_MAX)
+                                                   : v.get<int64_t>() >= INT_MIN && v.get<int64_t>() <= INT_MAX;
+      if (!in_range) fail(name + " is " + v.dump() + ", outside the range of an integer");
+      out = static_cast<int>(v.get<int64_t>());
+      return;
+    }
+    if (v.is_number_float()) {
+      const double d = v.get<double>();
+      if (std::isfinite(d) && d == std::trunc(d) && d >= INT_MIN && d <= INT_MAX) {
+        out = static_cast<int>(d);
+        return;
+      }
+      fail(name + " must be an integer, got " + v.dump());
+    }
+    fail(name + " has the wrong type (" + v.dump() + "); it must be an integer");
+  }
+  void read(const std::string& key, const json& v, double& out) const {
+    if (!v.is_number() || !std::isfinite(v.get<double>()))
+      fail("'" + key + "' has the wrong type (" + v.dump() + "); it must be a finite number");
+    out = v.get<double>();
+  }
+  void read(const std::string& key, const json& v, bool& out) const {
+    if (!v.is_boolean()) fail("'" + key + "' has the wrong type (" + v.dump() + "); it must be true or false");
+    out = v.get<bool>();
+  }
+  void read(const std::string& key, const json& v, std::string& out) const {
+    if (!v.is_string()) fail("'" + key + "' has the wrong type (" + v.dump() + "); it must be a string");
+    out = v.get<std::string>();
+  }
+  void read(const std::string& key, const json& v, std::vector<int>& out) const {
+    if (!v.is_array()) fail("'" + key + "' has the wrong type (" + v.dump() + "); it must be a list of integers");
+    out.clear();
+    for (size_t i = 0; i < v.size(); ++i) {
+      int x = 0;
+      read(key + "[" + std::to_string(i) + "]", v[i], x);
+      out.push_back(x);
+    }
+  }
+
   const json& j_;
   std::string where_;
   std::set<std::string> seen_;
 };
+
+// Sizes are range-checked here, naming the field, rather than failing later in a division by
+// zero (patch_size, num_heads: SIGFPE) or deep inside ("Tensor::empty: negative size"). The
+// upper bounds are far above any published model and keep loops and products from overflowing.
+void check_range(const Reader& r, const char* key, int v, int lo, int hi) {
+  if (v < lo || v > hi)
+    r.fail("'" + std::string(key) + "' is " + std::to_string(v) + "; it must be " +
+           (lo == 1 && hi == kMaxSize ? std::string("a positive integer") : "in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]"));
+}
+void check_positive(const Reader& r, const char* key, double v, double hi) {
+  if (!(v > 0 && v <= hi)) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "' is %g; it must be positive (at most %g)", v, hi);
+    r.fail("'" + std::string(key) + buf);
+  }
+}
 
 BackboneConfig parse_backbone(const json& j, const std::string& where) {
   Reader r(j, where);
@@ -84,7 +147,17 @@ BackboneConfig parse_backbone(const json& j, const std::string& where) {
   r.opt("cat_token", b.cat_token);
   r.opt("interpolate_offset", b.interpolate_offset);
   r.finish();
-  if (b.embed_dim <= 0 || b.depth <= 0 || b.num_heads <= 0) r.fail("embed_dim, depth and num_heads must be positive");
+  check_range(r, "embed_dim", b.embed_dim, 1, kMaxSize);
+  check_range(r, "depth", b.depth, 1, kMaxDepth);
+  check_range(r, "num_heads", b.num_heads, 1, kMaxDepth);
+  check_range(r, "patch_size", b.patch_size, 1, 1024);
+  check_range(r, "img_size", b.img_size, b.patch_size, kMaxSize);
+  check_positive(r, "mlp_ratio", b.mlp_ratio, 64);
+  check_positive(r, "rope_freq", b.rope_freq, 1e9);  // the RoPE base: 0 makes every angle NaN
+  for (const char* k : {"alt_start", "qknorm_start", "rope_start"}) {
+    const int v = k[0] == 'a' ? b.alt_start : k[0] == 'q' ? b.qknorm_start : b.rope_start;
+    if (v < -1 || v >= b.depth) r.fail("'" + std::string(k) + "' is " + std::to_string(v) + "; it must be -1 (off) or a block in [0, depth)");
+  }
   if (b.embed_dim % b.num_heads != 0) r.fail("embed_dim must be a multiple of num_heads");
   if (b.ffn_layer != "mlp" && b.ffn_layer != "swiglufused" && b.ffn_layer != "swiglu")
     r.fail("ffn_layer '" + b.ffn_layer + "' is not one of mlp, swiglufused");
@@ -116,6 +189,13 @@ HeadConfig parse_head(const json& j, const std::string& where) {
   r.opt("aux_out1_conv_num", h.aux_out1_conv_num);
   r.finish();
   if (h.out_channels.size() != 4) r.fail("out_channels must have 4 entries");
+  check_range(r, "dim_in", h.dim_in, 1, kMaxSize);
+  check_range(r, "output_dim", h.output_dim, 1, kMaxSize);
+  check_range(r, "features", h.features, 1, kMaxSize);
+  for (int c : h.out_channels) check_range(r, "out_channels", c, 1, kMaxSize);
+  check_range(r, "patch_size", h.patch_size, 1, 1024);
+  check_range(r, "down_ratio", h.down_ratio, 1, 1024);
+  check_range(r, "aux_pyramid_levels", h.aux_pyramid_levels, 1, kMaxDepth);
   return h;
 }
 
@@ -138,6 +218,13 @@ NetConfig parse_net(const json& j, const std::string& where) {
     c.opt("mlp_ratio", ce.mlp_ratio);
     c.opt("init_values", ce.init_values);
     c.finish();
+    check_range(c, "dim_out", ce.dim_out, 2, kMaxSize);
+    check_range(c, "dim_in", ce.dim_in, 1, kMaxSize);
+    check_range(c, "trunk_depth", ce.trunk_depth, 0, kMaxDepth);
+    check_range(c, "target_dim", ce.target_dim, 1, kMaxSize);
+    check_range(c, "num_heads", ce.num_heads, 1, kMaxDepth);
+    check_positive(c, "mlp_ratio", ce.mlp_ratio, 64);
+    if (ce.dim_out % ce.num_heads != 0) c.fail("dim_out must be a multiple of num_heads");
     n.cam_enc = ce;
   }
   if (const json* d = r.sub("cam_dec")) {
@@ -145,6 +232,7 @@ NetConfig parse_net(const json& j, const std::string& where) {
     CameraDecConfig cd;
     c.req("dim_in", cd.dim_in);
     c.finish();
+    check_range(c, "dim_in", cd.dim_in, 1, kMaxSize);
     n.cam_dec = cd;
   }
   if (r.sub("gs_head")) n.has_gs_head = true;

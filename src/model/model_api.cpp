@@ -1,7 +1,9 @@
 // da3::Model: the public face of the model layer.
 #include <chrono>
+#include <mutex>
 #include <variant>
 
+#include "core/finite.hpp"
 #include "da3/checkpoint.hpp"
 #include "da3/cuda.hpp"
 #include "da3/log.hpp"
@@ -17,6 +19,9 @@ struct Model::Impl {
   ModelOptions opts;
   std::unique_ptr<model::DepthAnything3Net> net;
   std::unique_ptr<model::NestedDepthAnything3Net> nested;
+  // The latest forward's stage times. forward() is const and may run on several threads at
+  // once: each call times itself in a local StageTimes and stores it here under the lock.
+  mutable std::mutex times_mu;
   mutable StageTimes times;
 };
 
@@ -29,7 +34,9 @@ Model Model::load(const std::string& dir, const ModelOptions& options) {
   if (options.device == Device::CUDA) cuda_set_device(options.device_index);
   DA3_CHECK(options.precision == Precision::F32, "bf16 model precision is not implemented yet; use fp32");
   if (options.threads > 0) set_num_threads(options.threads);
-  auto impl = std::make_unique<Impl>(Impl{Checkpoint::open(dir), {}, options, nullptr, nullptr, {}});
+  auto impl = std::make_unique<Impl>();
+  impl->ckpt = Checkpoint::open(dir);
+  impl->opts = options;
   impl->cfg = parse_model_config(impl->ckpt.config_json(), dir + "/config.json");
   model::Weights w = model::Weights(impl->ckpt).child("model");
   if (impl->cfg.nested())
@@ -48,7 +55,15 @@ Model Model::load(const std::string& dir, const ModelOptions& options) {
 Prediction Model::forward(const Tensor& image, const ForwardOptions& options) const {
   DA3_CHECK(image.defined() && image.dim() == 5 && image.size(0) == 1 && image.size(2) == 3,
             "model input must be (1, N, 3, H, W), got " + image.describe());
+  DA3_CHECK(image.size(1) >= 1, "model input has no views (N = 0): pass at least one image, got " + image.describe());
+  // The input is normalised pixels, (level / 255 - mean) / std: an integer tensor is raw levels
+  // (or a mistake) and would run as nonsense.
+  DA3_CHECK(image.dtype() == DType::F32 || image.dtype() == DType::F16 || image.dtype() == DType::BF16,
+            "model input must be a float tensor (f32, or f16 / bf16) of ImageNet-normalised pixels, got " +
+                image.describe() + "; preprocess images with da3::preprocess");
   Tensor x = image.dtype() == DType::F32 && image.is_contiguous() ? image : image.to(DType::F32);  // read only
+  // A NaN or Inf anywhere spreads through attention to every output (depth came out 1.0).
+  detail::check_finite(x, "model input image " + image.describe(), "the input must be normalised pixel values");
   if (impl_->opts.device == Device::CUDA) {
     cuda_set_device(impl_->opts.device_index);  // this thread may not be the one that loaded
     x = x.to(Device::CUDA);
@@ -71,19 +86,26 @@ Prediction Model::forward(const Tensor& image, const ForwardOptions& options) co
               "intrinsics must be (1, " + std::to_string(n) + ", 3, 3), got " + options.intrinsics.describe());
     req.extrinsics = options.extrinsics.to(DType::F32);
     req.intrinsics = options.intrinsics.to(DType::F32);
+    detail::check_finite(req.extrinsics, "extrinsics", "camera poses must be finite numbers");
+    detail::check_finite(req.intrinsics, "intrinsics", "camera intrinsics must be finite numbers");
   }
-  impl_->times = {};
+  StageTimes times;
   auto t0 = std::chrono::steady_clock::now();
-  Prediction p = impl_->nested ? impl_->nested->forward(x, req, &impl_->times) : impl_->net->forward(x, req, &impl_->times);
+  Prediction p = impl_->nested ? impl_->nested->forward(x, req, &times) : impl_->net->forward(x, req, &times);
   const double total = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  impl_->times.other_ms = total - impl_->times.backbone_ms - impl_->times.head_ms - impl_->times.camera_ms;
+  times.other_ms = total - times.backbone_ms - times.head_ms - times.camera_ms;
+  const std::lock_guard<std::mutex> lock(impl_->times_mu);
+  impl_->times = times;
   return p;
 }
 
 const ModelConfig& Model::config() const { return impl_->cfg; }
 const std::string& Model::dir() const { return impl_->ckpt.dir(); }
 size_t Model::checkpoint_bytes() const { return impl_->ckpt.total_bytes(); }
-StageTimes Model::last_stage_times() const { return impl_->times; }
+StageTimes Model::last_stage_times() const {
+  const std::lock_guard<std::mutex> lock(impl_->times_mu);
+  return impl_->times;
+}
 
 std::map<std::string, Tensor> Prediction::named() const {
   std::map<std::string, Tensor> m;

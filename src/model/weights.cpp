@@ -1,5 +1,7 @@
 #include "model/weights.hpp"
 
+#include "core/finite.hpp"
+
 namespace da3::model {
 
 Weights::Weights(const Checkpoint& ckpt, std::string prefix)
@@ -11,7 +13,11 @@ bool Weights::has(const std::string& name) const { return state_->ckpt->contains
 
 Tensor Weights::get(const std::string& name, const Shape& shape) const {
   const Tensor t = get_stored(name, shape);
-  return t.dtype() == DType::F32 ? t : t.to(DType::F32);
+  if (t.dtype() == DType::F32) return t;  // a view, read where it is used (no pass here)
+  Tensor f = t.to(DType::F32);
+  // The conversion read every value already: checked while it is in cache.
+  da3::detail::check_finite_weight(f, prefix_ + name);
+  return f;
 }
 
 Tensor Weights::get_stored(const std::string& name, const Shape& shape) const {

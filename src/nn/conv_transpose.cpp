@@ -1,5 +1,6 @@
 #include "nn/conv_transpose.hpp"
 
+#include "core/finite.hpp"
 #include "da3/profile.hpp"
 
 #include <algorithm>
@@ -36,6 +37,7 @@ ConvTranspose2d::ConvTranspose2d(const Tensor& weight, const Tensor& bias, int64
     const int64_t kk = k_ * k_;
     Tensor lw = Tensor::empty({kk * out_, in_}), lb;
     const Tensor wf = detail::contiguous_f32(weight);
+    da3::detail::check_finite_weight(wf, name_ + ".weight");  // read just below to build the GEMM layout
     const float* src = wf.data_as<float>();
     float* dst = lw.data_as<float>();
     for (int64_t i = 0; i < in_; ++i)

@@ -1,6 +1,7 @@
 #include "nn/dnnl_conv.hpp"
 
 #include "core/file_pages.hpp"
+#include "core/finite.hpp"
 
 namespace da3::nn::detail {
 
@@ -30,6 +31,7 @@ DnnlConv::DnnlConv(std::string name, const Tensor& weights, const dnnl::memory::
   DA3_CHECK(static_cast<size_t>(weights_.numel()) * sizeof(float) == user_desc_.get_size(),
             name_ + ": internal: weights do not match their oneDNN description");
   if (bias.defined()) bias_ = bias.to(DType::F32);  // to() copies: the mapped file is not kept
+  da3::detail::check_finite_weight(bias_, name_ + ".bias");
 }
 
 dnnl::primitive_desc DnnlConv::make_pd(int64_t n, int64_t h, int64_t w, bool accumulate, bool relu,
@@ -49,7 +51,10 @@ dnnl::primitive_desc DnnlConv::make_pd(int64_t n, int64_t h, int64_t w, bool acc
 }
 
 void DnnlConv::build_from_weights(const std::function<void(const Tensor&)>& build) const {
-  build(contiguous_f32(weights_));
+  const Tensor f32 = contiguous_f32(weights_);
+  // Packing reads every weight once (on first use); checked in the same pass over the pages.
+  da3::detail::check_finite_weight(f32, name_ + ".weight");
+  build(f32);
   da3::detail::drop_file_pages(weights_.data(), weights_.nbytes());
 }
 

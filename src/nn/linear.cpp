@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "core/finite.hpp"
 #include "da3/profile.hpp"
 #include "nn/dnnl_context.hpp"
 #include "nn/output_target.hpp"
@@ -55,6 +56,7 @@ Linear::Linear(const Tensor& weight, const Tensor& bias, std::string name, const
     DA3_CHECK(bias.dim() == 1 && bias.size(0) == out_,
               name_ + ": bias must be (" + std::to_string(out_) + ",), got " + bias.describe());
     impl_->bias = bias.to(DType::F32);  // a copy: biases are tiny and get scaled below
+    da3::detail::check_finite_weight(impl_->bias, name_ + ".bias");
   }
   const bool in_place = weight.dtype() == DType::F32 && weight.is_contiguous() && !fold_scale.defined();
   impl_->weight = in_place ? weight : weight.to(DType::F32);  // to(): an owned contiguous copy
@@ -67,6 +69,12 @@ Linear::Linear(const Tensor& weight, const Tensor& bias, std::string name, const
       for (int64_t i = 0; i < in_; ++i) wp[o * in_ + i] *= gp[o];
     if (impl_->bias.defined())
       for (int64_t o = 0; o < out_; ++o) impl_->bias.data_as<float>()[o] *= gp[o];
+  }
+  // An owned copy was just written (converted or scaled): checked while it is in cache. A view
+  // on the mapped file is not read at load, so not here either (core/finite.hpp).
+  if (!in_place) {
+    da3::detail::check_finite_weight(impl_->weight, name_ + ".weight");
+    if (impl_->bias.defined()) da3::detail::check_finite_weight(impl_->bias, name_ + ".bias (scaled)");
   }
 }
 

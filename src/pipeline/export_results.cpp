@@ -11,6 +11,7 @@
 #include "da3/error.hpp"
 #include "da3/log.hpp"
 #include "da3/pipeline.hpp"
+#include "io/atomic_file.hpp"
 
 namespace da3 {
 
@@ -28,6 +29,7 @@ void build_directory(const fs::path& final_dir, const std::function<void(const s
   std::string tmpl = (final_dir.parent_path() / (hidden + ".tmp-XXXXXX")).string();
   if (!::mkdtemp(tmpl.data())) throw Error("cannot create a directory beside '" + final_dir.string() + "': " + std::strerror(errno));
   const fs::path tmp = tmpl;
+  TempDirRegistration on_signal(tmp.string());  // a Ctrl-C while filling it removes it
   std::error_code ec;
   try {
     fill(tmp.string());
@@ -37,6 +39,7 @@ void build_directory(const fs::path& final_dir, const std::function<void(const s
       fs::rename(final_dir, old);
     }
     fs::rename(tmp, final_dir);
+    on_signal.release();
     if (!old.empty()) fs::remove_all(old, ec);
   } catch (...) {
     fs::remove_all(tmp, ec);

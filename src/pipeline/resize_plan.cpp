@@ -42,8 +42,9 @@ int nearest_multiple(int x, int p) {
 
 ResizePlan plan_resize(int w, int h, int process_res, ResizeMethod method) {
   DA3_CHECK(w > 0 && h > 0, "plan_resize: image size must be positive");
-  DA3_CHECK(process_res >= kPatchSize, "process_res must be at least " + std::to_string(kPatchSize) + ", got " +
-                                           std::to_string(process_res));
+  DA3_CHECK(process_res >= kPatchSize && process_res <= kMaxProcessRes,
+            "process_res must be at least " + std::to_string(kPatchSize) + " and at most " + std::to_string(kMaxProcessRes) +
+                " (the model was trained at 504), got " + std::to_string(process_res));
   ResizePlan plan;
   // Boundary resize (_resize_longest_side / _resize_shortest_side).
   const bool upper = method == ResizeMethod::UpperBoundResize || method == ResizeMethod::UpperBoundCrop;
