@@ -1,12 +1,17 @@
 #pragma once
 // Small helpers shared by the test files.
+#include <cstdlib>
 #include <filesystem>
 #include <random>
 #include <string>
 
 namespace da3::test {
 
-inline std::string fixtures_dir() { return DA3_FIXTURES_DIR; }
+// DA3_TEST_FIXTURES_DIR overrides the build tree's path (the GPU bundle runs away from it).
+inline std::string fixtures_dir() {
+  const char* env = std::getenv("DA3_TEST_FIXTURES_DIR");
+  return env && *env ? env : DA3_FIXTURES_DIR;
+}
 
 // A fresh directory under the system temp dir, removed when the object dies.
 class TempDir {
