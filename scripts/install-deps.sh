@@ -14,6 +14,7 @@ packages=(
   libcli11-dev           # the da3 CLI
   libcurl4-openssl-dev   # headers for da3 pull (Hugging Face downloads); libcurl4 loaded at run time
   libgtest-dev           # test suite
+  python3                # test suite: test_pull's local HTTP server (http.server); minbase has none
 )
 
 missing=()
