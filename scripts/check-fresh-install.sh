@@ -55,7 +55,7 @@ if [ ! -s "$tarball" ]; then
   boot=$(mktemp -d "$workparent/da3-debootstrap.XXXXXX")
   $SUDO env PATH="/usr/sbin:/sbin:$PATH" debootstrap --variant=minbase bookworm "$boot" "$mirror" >"$cache/debootstrap.log" 2>&1 || {
     tail -n 30 "$cache/debootstrap.log" >&2; $SUDO rm -rf --one-file-system "$boot"; exit 1; }
-  $SUDO tar -C "$boot" -cf "$tarball.tmp" .
+  $SUDO tar --numeric-owner -C "$boot" -cpf "$tarball.tmp" .
   $SUDO mv "$tarball.tmp" "$tarball"
   $SUDO rm -rf --one-file-system "$boot"
   stamp "cached $(du -h "$tarball" | cut -f1) at $tarball"
@@ -63,6 +63,7 @@ fi
 
 # --- a fresh copy for this run, always cleaned up -----------------------------------------------
 root=$(mktemp -d "$workparent/da3-fresh.XXXXXX")
+chmod 755 "$root"  # it becomes /: mktemp's 0700 would lock out apt's _apt user and any non-root user
 mounted=()
 cleanup() {
   local rc=$?
@@ -88,7 +89,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 stamp "unpacking the cached system into $root"
-$SUDO tar -C "$root" -xf "$tarball"
+$SUDO tar --numeric-owner -C "$root" -xpf "$tarball"
 $SUDO cp /etc/resolv.conf "$root/etc/resolv.conf"
 
 stamp "cloning HEAD ${head:0:12} into $root/root/da3.cpp"
