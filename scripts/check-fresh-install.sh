@@ -12,6 +12,9 @@
 #   DA3_FRESH_MIRROR  Debian mirror for debootstrap (default http://deb.debian.org/debian)
 #   DA3_FRESH_KEEP=1  keep the unpacked system (its path is printed) instead of deleting it
 #   DA3_FRESH_WORKDIR parent of the per-run system (default /var/tmp)
+#   DA3_FRESH_CCACHE=1 compile through ccache with a cache kept next to the tarball (CI uses it to
+#                     fit its time budget: packages and build steps are as fresh as without it,
+#                     only the compiler's output is reused; docs/ci.md)
 #
 # Tests HEAD as committed: uncommitted changes are not in the clone (it says so).
 # Not called by `make test` (it runs `make test` inside the chroot); .ci/run calls it.
@@ -110,15 +113,26 @@ mnt "$root/dev" --bind /dev
 $SUDO mount --make-rprivate "$root/dev"
 mnt "$root/dev/pts" --bind /dev/pts
 mnt "$root/dev/shm" -t tmpfs -o mode=1777,nosuid,nodev shm
+ccache_env=()
+if [ "${DA3_FRESH_CCACHE:-0}" = 1 ]; then
+  mkdir -p "$cache/ccache"
+  mnt "$root/var/cache/da3-ccache" --bind "$cache/ccache"
+  ccache_env=(CMAKE_CXX_COMPILER_LAUNCHER=ccache CMAKE_C_COMPILER_LAUNCHER=ccache CCACHE_DIR=/var/cache/da3-ccache
+              CCACHE_BASEDIR=/root/da3.cpp CCACHE_NOHASHDIR=1 CCACHE_COMPILERCHECK=content)
+fi
 
 in_chroot() {
   $SUDO env -i HOME=/root TERM="${TERM:-dumb}" PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive chroot "$root" /bin/bash -c "$1"
+    LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive ${ccache_env[@]+"${ccache_env[@]}"} chroot "$root" /bin/bash -c "$1"
 }
 
 t0=$(date +%s)
 stamp "apt-get install make"
 in_chroot 'apt-get update -qq && apt-get install -y -qq --no-install-recommends make >/dev/null'
+if [ ${#ccache_env[@]} -gt 0 ]; then
+  in_chroot 'apt-get install -y -qq --no-install-recommends ccache >/dev/null'
+  stamp "ccache: $cache/ccache (DA3_FRESH_CCACHE=1)"
+fi
 t_make=$(( $(date +%s) - t0 ))
 
 if in_chroot 'command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ]'; then
