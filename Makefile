@@ -53,8 +53,11 @@ fuzz: fuzz-build
 # The whole suite under ASan + UBSan (build/asan), then the concurrency tests under TSan
 # (build/tsan). Any report fails the run. sanitize-ci: the same on the subset of test files CI
 # can afford (presets asan-ci, tsan-ci; docs/ci.md says which and why).
-SANITIZE_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:check_initialization_order=1:strict_string_checks=1 \
-  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+# Symbolized stacks in reports (clang's symbolizer, from the clang packages, when installed).
+SYMBOLIZER := $(firstword $(wildcard /usr/bin/llvm-symbolizer /usr/lib/llvm-14/bin/llvm-symbolizer))
+SYMBOLIZE := $(if $(SYMBOLIZER),:external_symbolizer_path=$(SYMBOLIZER),)
+SANITIZE_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:check_initialization_order=1:strict_string_checks=1$(SYMBOLIZE) \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1$(SYMBOLIZE) \
   CXXFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" LDFLAGS="-fsanitize=address,undefined"
 # Tests that run code on several threads of their own (std::thread): found by name. Name a new
 # concurrency test with one of these words and TSan covers it.
@@ -62,7 +65,7 @@ TSAN_TESTS ?= Thread|Concurrent|Parallel
 # libgomp and oneDNN are not TSan-instrumented: OpenMP regions run on one thread, so what TSan
 # checks is our own std::threads (tests/tsan.supp lists what remains, with reasons).
 TSAN_ENV = OMP_NUM_THREADS=1 DA3_NUM_THREADS=1 \
-  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp"
+  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp$(subst :, ,$(SYMBOLIZE))"
 ASAN_PRESET ?= asan
 TSAN_PRESET ?= tsan
 
