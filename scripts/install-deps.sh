@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs every system dependency of da3.cpp from Debian packages.
 # Idempotent: when everything is present it installs nothing and touches no network.
+#   install-deps.sh [GROUP...]   extra groups: fuzz (clang, libFuzzer, LLVM OpenMP: `make fuzz`),
+#                                fresh (debootstrap, git: scripts/check-fresh-install.sh)
 set -euo pipefail
 
 packages=(
@@ -14,7 +16,16 @@ packages=(
   libcli11-dev           # the da3 CLI
   libcurl4-openssl-dev   # headers for da3 pull (Hugging Face downloads); libcurl4 loaded at run time
   libgtest-dev           # test suite
+  python3                # test suite: test_pull's local HTTP server (http.server); minbase has none
 )
+
+for group in "$@"; do
+  case $group in
+    fuzz) packages+=(clang libclang-rt-14-dev libomp-14-dev) ;;  # clang++ -fsanitize=fuzzer; -fopenmp
+    fresh) packages+=(debootstrap git) ;;
+    *) echo "install-deps: unknown group '$group' (known: fuzz, fresh)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do
