@@ -105,3 +105,21 @@ TEST(ModelCuda, NoGpuIsAClearError) {
 
 }  // namespace
 }  // namespace da3
+
+namespace da3 {
+namespace {
+
+// --device on the CLI: a wrong spelling and a GPU that is not there are one clear line each.
+TEST(CliDevice, UnknownOrUnavailableDeviceIsAClearError) {
+  const std::string model = test::fixtures_dir() + "/tiny-mono";
+  const test::CliRun bad = test::run_cli("bench model -m " + model + " --size 28x28 --repeat 1 --device gpu");
+  EXPECT_NE(bad.rc, 0);
+  EXPECT_NE(bad.output.find("is not cpu, cuda or cuda:N"), std::string::npos) << bad.output;
+  if (!cuda_devices().empty()) GTEST_SKIP() << "this machine has a GPU";
+  const test::CliRun none = test::run_cli("bench model -m " + model + " --size 28x28 --repeat 1 --device cuda:0");
+  EXPECT_NE(none.rc, 0);
+  EXPECT_NE(none.output.find("no usable GPU"), std::string::npos) << none.output;
+}
+
+}  // namespace
+}  // namespace da3

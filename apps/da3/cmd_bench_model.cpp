@@ -10,6 +10,7 @@
 #include "da3/profile.hpp"
 #include "da3/threads.hpp"
 #include "da3_commands.hpp"
+#include "scene_runner.hpp"
 #include "kernels/cpu/fma_peak.hpp"
 
 namespace da3::cli {
@@ -29,7 +30,7 @@ double median(std::vector<double> v) {
 
 Action add_bench_model_command(CLI::App& bench) {
   struct Opts {
-    std::string model, size = "504x378", backend = "auto";
+    std::string model, size = "504x378", backend = "auto", device = "cpu";
     int views = 1, repeat = 3;
     bool json = false;
     double peak_gflops = 0;
@@ -46,6 +47,7 @@ Action add_bench_model_command(CLI::App& bench) {
                   "The machine's fp32 peak for % of peak; default: measured here before the runs with FMA "
                   "chains on every thread (as bench/da3_fma_peak does), a shared machine's busy cores lower it")
       ->check(non_negative());
+  cmd->add_option("--device", o->device, kDeviceHelp);
   cmd->add_flag("--json", o->json, "Print one JSON object instead of text");
   return [o] {
     int w = 0, h = 0;
@@ -58,6 +60,7 @@ Action add_bench_model_command(CLI::App& bench) {
     const double t0 = now_ms();
     ModelOptions mo;
     mo.attention_backend = *backend;
+    parse_device(o->device, mo);
     Model model = Model::load(o->model, mo);
     const double load_ms = now_ms() - t0;
     const uint64_t weights_owned = tensor_bytes_live();  // converted / folded weights; the rest stay mapped

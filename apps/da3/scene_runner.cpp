@@ -21,11 +21,31 @@ void add_scene_options(CLI::App* cmd, SceneArgs& o) {
   cmd->add_flag("--ray-pose", o.ray_pose, "Poses from the ray head instead of the camera decoder");
   cmd->add_option("--ref-view", o.ref_view, "first, middle, saddle_balanced, saddle_sim_range")->capture_default_str();
   cmd->add_option("--backend", o.backend, "Attention backend: auto, flash_attn, sdpa, manual")->capture_default_str();
+  cmd->add_option("--device", o.device, kDeviceHelp)->capture_default_str();
   cmd->add_option("--precision", o.precision, "fp32 (bf16 is accepted here but not implemented yet: the model refuses it)")->check(CLI::IsMember({"fp32", "bf16"}))->capture_default_str();
   cmd->add_option("--conf-percentile", o.conf_percentile, "ply/glb/colmap: confidence percentile kept from")
       ->capture_default_str();
   cmd->add_option("--max-points", o.max_points, "ply/glb: most points written")->capture_default_str();
   cmd->add_flag("-q,--quiet", o.quiet, "No progress on stderr");
+}
+
+void parse_device(const std::string& text, ModelOptions& o) {
+  if (text == "cpu") {
+    o.device = Device::CPU;
+    return;
+  }
+  if (text == "cuda") {
+    o.device = Device::CUDA;
+    o.device_index = 0;
+    return;
+  }
+  if (text.rfind("cuda:", 0) == 0 && text.size() > 5 && text.size() <= 8 &&
+      text.find_first_not_of("0123456789", 5) == std::string::npos) {
+    o.device = Device::CUDA;
+    o.device_index = std::stoi(text.substr(5));
+    return;
+  }
+  throw Error("--device: '" + text + "' is not cpu, cuda or cuda:N");
 }
 
 SceneRunner::SceneRunner(const SceneArgs& o) {
@@ -47,6 +67,7 @@ SceneRunner::SceneRunner(const SceneArgs& o) {
   // Where the outputs go is checked now, not after the whole inference ran.
   check_output_dir(o.out);
   model_options_.precision = o.precision == "bf16" ? Precision::BF16 : Precision::F32;
+  parse_device(o.device, model_options_);
   forward_.attention_backend = *backend;
   forward_.use_ray_pose = o.ray_pose;
   forward_.ref_view_strategy = o.ref_view;

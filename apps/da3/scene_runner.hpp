@@ -14,7 +14,7 @@ namespace da3::cli {
 
 struct SceneArgs {
   std::string model, out = "da3_out", formats = "npz", method = "upper_bound_resize";
-  std::string ref_view = "saddle_balanced", backend = "auto", precision = "fp32";
+  std::string ref_view = "saddle_balanced", backend = "auto", precision = "fp32", device = "cpu";
   int process_res = 504;
   float conf_percentile = 40.f;
   int64_t max_points = 1'000'000;
@@ -22,7 +22,15 @@ struct SceneArgs {
 };
 
 // Adds -m, -o, -f, --process-res, --process-res-method, --ray-pose, --ref-view, --backend,
-// --precision, --conf-percentile, --max-points and -q to `cmd`, bound to `args`.
+// --device, --precision, --conf-percentile, --max-points and -q to `cmd`, bound to `args`.
+// "cpu", "cuda" or "cuda:N" into the model options' device and index; anything else is an error
+// saying what is accepted. The help text of every --device says what runs where today.
+void parse_device(const std::string& text, ModelOptions& o);
+inline constexpr const char* kDeviceHelp =
+    "cpu (default), cuda or cuda:N. On CUDA the ViT backbone (with its attention: flash in bf16 by default, "
+    "--backend sdpa for fp32 throughout) and the camera decoder run on the GPU; the depth heads still run on "
+    "the CPU (issue 15)";
+
 void add_scene_options(CLI::App* cmd, SceneArgs& args);
 
 class SceneRunner {
