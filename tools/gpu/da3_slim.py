@@ -194,74 +194,12 @@ def build_wrapper(model_name: str):
 
 
 def redraw_parameters(net, seed: int) -> None:
-    """tools/reference/make_fixtures.py:redraw_parameters + scale_output_layers, verbatim in effect:
-    every parameter redrawn in place from torch.Generator().manual_seed(seed), in named_modules()
-    order (a tied module is drawn once and stays tied), then the output layers set so depth varies
-    over pixels, some pixels are sky, and focal lengths stay finite. Keep the two in step."""
-    import torch
-    import torch.nn as nn
-    from depth_anything_3.model.dinov2.vision_transformer import DinoVisionTransformer
-    from depth_anything_3.model.dpt import DPT
+    """tools/reference/weight_redraw.py (the fixtures' redraw): every parameter redrawn in place from
+    torch.Generator().manual_seed(seed), then the output layers scaled so outputs vary."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reference"))
+    from weight_redraw import redraw_parameters as redraw
 
-    g = torch.Generator().manual_seed(seed)
-
-    def normal(p, std, mean=0.0):
-        p.copy_(torch.randn(p.shape, generator=g) * std + mean)
-
-    def uniform(p, lo, hi):
-        p.copy_(torch.rand(p.shape, generator=g) * (hi - lo) + lo)
-
-    drawn: set[int] = set()
-    with torch.no_grad():
-        for _, module in net.named_modules():
-            params = dict(module.named_parameters(recurse=False))
-            if not params:
-                continue
-            if isinstance(module, nn.LayerNorm):
-                uniform(module.weight, 0.5, 1.5)
-                normal(module.bias, 0.1)
-            elif isinstance(module, nn.Linear):
-                normal(module.weight, 1.0 / math.sqrt(module.in_features))
-                if module.bias is not None:
-                    normal(module.bias, 0.05)
-            elif isinstance(module, nn.Conv2d):
-                fan_in = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
-                normal(module.weight, 1.0 / math.sqrt(fan_in))
-                if module.bias is not None:
-                    normal(module.bias, 0.05)
-            elif isinstance(module, nn.ConvTranspose2d):
-                kh, kw = module.kernel_size
-                sh, sw = module.stride
-                fan_in = module.in_channels * max(1, (kh // sh) * (kw // sw))
-                normal(module.weight, 1.0 / math.sqrt(fan_in))
-                normal(module.bias, 0.05)
-            elif set(params) == {"gamma"}:
-                uniform(module.gamma, 0.2, 1.0)
-            elif isinstance(module, DinoVisionTransformer):
-                unknown = set(params) - {"cls_token", "pos_embed", "camera_token", "register_tokens"}
-                if unknown:
-                    raise TypeError(f"no redraw rule for DinoVisionTransformer.{sorted(unknown)}")
-                normal(module.cls_token, 1.0)
-                normal(module.pos_embed, 0.5)
-                if hasattr(module, "camera_token"):
-                    normal(module.camera_token, 1.0)
-                if module.register_tokens is not None:
-                    normal(module.register_tokens, 1.0)
-            else:
-                raise TypeError(f"no redraw rule for {type(module).__name__} with {list(params)}")
-            drawn.update(id(p) for p in params.values())
-        missing = [k for k, p in net.named_parameters() if id(p) not in drawn]
-        if missing:
-            raise RuntimeError(f"parameters not redrawn: {missing}")
-
-        head = net.head
-        head.scratch.output_conv2[-1].bias.zero_()
-        if isinstance(head, DPT) and head.use_sky_head:
-            head.scratch.sky_output_conv2[-1].bias.zero_()
-        if net.cam_dec is not None:
-            fov = net.cam_dec.fc_fov[0]
-            fov.weight.mul_(0.1)
-            fov.bias.fill_(1.0)
+    redraw(net, seed)
 
 
 def random_wrapper(model_name: str, seed: int):
