@@ -23,5 +23,10 @@ void* load_cuda_library(const std::string& soname, const std::string& purpose);
 
 // Resolves `symbol` in a library from load_cuda_library(); throws naming both when it is missing.
 void* cuda_library_symbol(void* lib, const std::string& soname, const char* symbol);
+// The same, stored into a typed function pointer.
+template <typename Fn>
+void cuda_library_bind(void* lib, const std::string& soname, const char* symbol, Fn& fn) {
+  fn = reinterpret_cast<Fn>(cuda_library_symbol(lib, soname, symbol));
+}
 
 }  // namespace da3

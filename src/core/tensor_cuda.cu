@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/cuda_context.hpp"
+#include "core/cuda_dtype.cuh"
 #include "core/device_memory.hpp"
 #include "da3/error.hpp"
 
@@ -29,22 +30,6 @@ struct Geometry {
   int64_t numel;
 };
 
-__device__ __forceinline__ float load(const void* p, DType t, int64_t i) {
-  switch (t) {
-    case DType::F16: return __half2float(static_cast<const __half*>(p)[i]);
-    case DType::BF16: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
-    default: return static_cast<const float*>(p)[i];
-  }
-}
-
-__device__ __forceinline__ void store(void* p, DType t, int64_t i, float v) {
-  switch (t) {
-    case DType::F16: static_cast<__half*>(p)[i] = __float2half_rn(v); break;
-    case DType::BF16: static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn(v); break;
-    default: static_cast<float*>(p)[i] = v; break;
-  }
-}
-
 // Element offset of linear index i in a row-major walk of `g`, through `strides`.
 __device__ __forceinline__ int64_t offset_of(int64_t i, const Geometry& g, const int64_t* strides) {
   int64_t off = 0;
@@ -58,7 +43,7 @@ __device__ __forceinline__ int64_t offset_of(int64_t i, const Geometry& g, const
 
 __global__ void copy_convert(Strided dst, Strided src, Geometry g) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < g.numel; i += int64_t(gridDim.x) * blockDim.x)
-    store(dst.data, dst.dtype, offset_of(i, g, dst.strides), load(src.data, src.dtype, offset_of(i, g, src.strides)));
+    cuda::st(dst.data, dst.dtype, offset_of(i, g, dst.strides), cuda::ld(src.data, src.dtype, offset_of(i, g, src.strides)));
 }
 
 template <class T>
@@ -69,7 +54,7 @@ __global__ void copy_raw(Strided dst, Strided src, Geometry g) {
 
 __global__ void fill_kernel(Strided t, Geometry g, float v) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < g.numel; i += int64_t(gridDim.x) * blockDim.x)
-    store(t.data, t.dtype, offset_of(i, g, t.strides), v);
+    cuda::st(t.data, t.dtype, offset_of(i, g, t.strides), v);
 }
 
 bool float_type(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }

@@ -6,26 +6,14 @@
 
 #include <cstdint>
 
+#include "core/cuda_dtype.cuh"
 #include "da3/dtype.hpp"
 #include "kernels/cpu/attention_problem.hpp"
 
 namespace da3::kernels::cuda {
 
-__device__ __forceinline__ float load_f32(const void* base, DType dt, int64_t off) {
-  switch (dt) {
-    case DType::BF16: return __bfloat162float(static_cast<const __nv_bfloat16*>(base)[off]);
-    case DType::F16: return __half2float(static_cast<const __half*>(base)[off]);
-    default: return static_cast<const float*>(base)[off];
-  }
-}
-
-__device__ __forceinline__ void store_f32(void* base, DType dt, int64_t off, float v) {
-  switch (dt) {
-    case DType::BF16: static_cast<__nv_bfloat16*>(base)[off] = __float2bfloat16_rn(v); break;
-    case DType::F16: static_cast<__half*>(base)[off] = __float2half_rn(v); break;
-    default: static_cast<float*>(base)[off] = v; break;
-  }
-}
+__device__ __forceinline__ float load_f32(const void* base, DType dt, int64_t off) { return da3::cuda::ld(base, dt, off); }
+__device__ __forceinline__ void store_f32(void* base, DType dt, int64_t off, float v) { da3::cuda::st(base, dt, off, v); }
 
 __device__ __forceinline__ float mask_value(const AttnMask& m, int64_t b, int64_t h, int64_t i, int64_t j) {
   const int64_t off = b * m.sb + h * m.sh + i * m.si + j;

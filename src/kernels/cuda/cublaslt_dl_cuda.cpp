@@ -8,26 +8,21 @@ namespace da3::kernels::cuda {
 
 namespace {
 
-template <typename Fn>
-void bind(void* lib, const char* symbol, Fn& fn, const std::string& soname) {
-  fn = reinterpret_cast<Fn>(cuda_library_symbol(lib, soname, symbol));
-}
-
 CublasLtApi load() {
   const std::string soname = "libcublasLt.so." + std::to_string(CUBLAS_VER_MAJOR);
   void* lib = load_cuda_library(soname, "the GEMMs of Linear layers on CUDA");
   CublasLtApi api{};
-  bind(lib, "cublasLtCreate", api.create, soname);
-  bind(lib, "cublasLtMatmulDescCreate", api.desc_create, soname);
-  bind(lib, "cublasLtMatmulDescSetAttribute", api.desc_set, soname);
-  bind(lib, "cublasLtMatmulDescDestroy", api.desc_destroy, soname);
-  bind(lib, "cublasLtMatrixLayoutCreate", api.layout_create, soname);
-  bind(lib, "cublasLtMatrixLayoutDestroy", api.layout_destroy, soname);
-  bind(lib, "cublasLtMatmulPreferenceCreate", api.pref_create, soname);
-  bind(lib, "cublasLtMatmulPreferenceSetAttribute", api.pref_set, soname);
-  bind(lib, "cublasLtMatmulPreferenceDestroy", api.pref_destroy, soname);
-  bind(lib, "cublasLtMatmulAlgoGetHeuristic", api.heuristic, soname);
-  bind(lib, "cublasLtMatmul", api.matmul, soname);
+  cuda_library_bind(lib, soname, "cublasLtCreate", api.create);
+  cuda_library_bind(lib, soname, "cublasLtMatmulDescCreate", api.desc_create);
+  cuda_library_bind(lib, soname, "cublasLtMatmulDescSetAttribute", api.desc_set);
+  cuda_library_bind(lib, soname, "cublasLtMatmulDescDestroy", api.desc_destroy);
+  cuda_library_bind(lib, soname, "cublasLtMatrixLayoutCreate", api.layout_create);
+  cuda_library_bind(lib, soname, "cublasLtMatrixLayoutDestroy", api.layout_destroy);
+  cuda_library_bind(lib, soname, "cublasLtMatmulPreferenceCreate", api.pref_create);
+  cuda_library_bind(lib, soname, "cublasLtMatmulPreferenceSetAttribute", api.pref_set);
+  cuda_library_bind(lib, soname, "cublasLtMatmulPreferenceDestroy", api.pref_destroy);
+  cuda_library_bind(lib, soname, "cublasLtMatmulAlgoGetHeuristic", api.heuristic);
+  cuda_library_bind(lib, soname, "cublasLtMatmul", api.matmul);
   return api;
 }
 

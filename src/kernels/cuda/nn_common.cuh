@@ -1,29 +1,13 @@
 #pragma once
-// Element loads and stores by runtime dtype for the nn kernels (computed in f32).
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
+// Shared by the nn kernels: element access by runtime dtype (core/cuda_dtype.cuh) and grid sizing.
 #include <cstdint>
 
-#include "da3/dtype.hpp"
+#include "core/cuda_dtype.cuh"
 
 namespace da3::kernels::cuda {
 
-__device__ __forceinline__ float ld(const void* p, DType t, int64_t i) {
-  switch (t) {
-    case DType::F16: return __half2float(static_cast<const __half*>(p)[i]);
-    case DType::BF16: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
-    default: return static_cast<const float*>(p)[i];
-  }
-}
-
-__device__ __forceinline__ void st(void* p, DType t, int64_t i, float v) {
-  switch (t) {
-    case DType::F16: static_cast<__half*>(p)[i] = __float2half_rn(v); break;
-    case DType::BF16: static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn(v); break;
-    default: static_cast<float*>(p)[i] = v; break;
-  }
-}
+using da3::cuda::ld;
+using da3::cuda::st;
 
 // A grid that covers n elements with 256-thread blocks, capped (the kernels loop).
 inline unsigned grid_for(int64_t n) {
