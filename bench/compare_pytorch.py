@@ -3,6 +3,11 @@
 input size and view count, same thread count, alternating runs in one invocation.
 
     tools/reference/.venv/bin/python bench/compare_pytorch.py --preset da3-small --size 504x378 --views 1
+    tools/reference/.venv/bin/python bench/compare_pytorch.py --precision bf16   # + PyTorch bf16 autocast
+
+--precision bf16 runs `da3 bench model --precision bf16` and, as a second reference beside the fp32
+one, the reference under torch.autocast("cpu", dtype=torch.bfloat16) (how PyTorch users get bf16
+on a CPU); ratios are printed against both, the depth difference against the fp32 reference.
 
 Builds a random-weight checkpoint once (tools/reference/make_checkpoint.py) under models/random-<preset>,
 then repeats: one timed reference forward (after a warm-up), one `da3 bench model --json` run.
@@ -57,7 +62,8 @@ def reference_worker(args) -> int:
         mod.register_forward_pre_hook(lambda m, a, n=name: started.__setitem__(n, time.perf_counter()))
         mod.register_forward_hook(
             lambda m, a, o, n=name: stage_ms.__setitem__(n, stage_ms.get(n, 0.0) + (time.perf_counter() - started[n]) * 1e3))
-    with torch.no_grad():
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.autocast)
+    with torch.no_grad(), autocast:
         wrapper.model(image)  # warm-up
         times, stages = [], []
         for _ in range(args.repeat):
@@ -82,6 +88,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (reference, ours)")
     ap.add_argument("--repeat", type=int, default=1, help="timed runs per round and side")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    ap.add_argument("--autocast", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--da3", default=str(ROOT / "build" / "release" / "da3"))
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--input", help=argparse.SUPPRESS)
@@ -107,37 +115,55 @@ def main(argv=None) -> int:
     save_file({"image": image}, str(tmp / "input.safetensors"))
     env = dict(os.environ, DA3_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
 
-    ref_ms, ours_ms, ref_rss, ours_rss = [], [], 0, 0
+    def reference(autocast: bool, out: str) -> dict:
+        cmd = [sys.executable, __file__, "--worker", "--preset", args.preset, "--size", args.size,
+               "--threads", str(args.threads), "--repeat", str(args.repeat), "--seed", str(args.seed),
+               "--input", str(tmp / "input.safetensors"), "--ref-out", str(tmp / out)]
+        p = subprocess.run(cmd + (["--autocast"] if autocast else []), check=True, capture_output=True, text=True,
+                           env=env)
+        return json.loads(p.stdout.strip().splitlines()[-1])
+
+    bf16 = args.precision == "bf16"
+    ref_ms, ac_ms, ours_ms, ref_rss, ac_rss, ours_rss = [], [], [], 0, 0, 0
     ours, ref = {}, {}
     for r in range(args.rounds):
-        p = subprocess.run([sys.executable, __file__, "--worker", "--preset", args.preset, "--size", args.size,
-                            "--threads", str(args.threads), "--repeat", str(args.repeat), "--seed", str(args.seed),
-                            "--input", str(tmp / "input.safetensors"), "--ref-out", str(tmp / "ref.safetensors")],
-                           check=True, capture_output=True, text=True, env=env)
-        ref = json.loads(p.stdout.strip().splitlines()[-1])
+        ref = reference(False, "ref.safetensors")
         ref_ms.append(ref["median_ms"])
         ref_rss = max(ref_rss, ref["peak_rss_bytes"])
+        if bf16:
+            ac = reference(True, "ref_bf16.safetensors")
+            ac_ms.append(ac["median_ms"])
+            ac_rss = max(ac_rss, ac["peak_rss_bytes"])
         p = subprocess.run([args.da3, "bench", "model", "-m", str(model_dir), "--size", args.size, "--views",
-                            str(args.views), "--repeat", str(args.repeat), "--json"],
+                            str(args.views), "--repeat", str(args.repeat), "--precision", args.precision, "--json"],
                            check=True, capture_output=True, text=True, env=env)
         ours = json.loads(p.stdout.strip().splitlines()[-1])
         ours_ms.append(ours["median_ms"])
         ours_rss = max(ours_rss, ours["peak_rss_bytes"])
-        print(f"round {r + 1}: reference {ref_ms[-1]:.0f} ms, da3 {ours_ms[-1]:.0f} ms", flush=True)
+        extra = f", reference bf16 autocast {ac_ms[-1]:.0f} ms" if bf16 else ""
+        print(f"round {r + 1}: reference {ref_ms[-1]:.0f} ms{extra}, da3 {ours_ms[-1]:.0f} ms", flush=True)
 
     subprocess.run([args.da3, "forward", "-m", str(model_dir), "-i", str(tmp / "input.safetensors"), "-o",
-                    str(tmp / "ours.safetensors")], check=True, capture_output=True, env=env)
+                    str(tmp / "ours.safetensors"), "--precision", args.precision],
+                   check=True, capture_output=True, env=env)
     a = load_file(str(tmp / "ours.safetensors"))["depth"].double()
     b = load_file(str(tmp / "ref.safetensors"))["depth"].double()
     rel = float((a - b).norm() / b.norm())
 
     rm, om = statistics.median(ref_ms), statistics.median(ours_ms)
-    print(f"\n{args.preset} {args.size} x{args.views} views, {args.threads} threads, fp32")
-    print(f"  reference (PyTorch) median {rm:9.1f} ms   peak RSS {ref_rss / 1e6:7.0f} MB")
-    print(f"  da3.cpp             median {om:9.1f} ms   peak RSS {ours_rss / 1e6:7.0f} MB   "
+    print(f"\n{args.preset} {args.size} x{args.views} views, {args.threads} threads, da3.cpp in {args.precision}")
+    print(f"  reference (PyTorch) fp32  median {rm:9.1f} ms   peak RSS {ref_rss / 1e6:7.0f} MB")
+    if bf16:
+        am = statistics.median(ac_ms)
+        print(f"  reference bf16 autocast   median {am:9.1f} ms   peak RSS {ac_rss / 1e6:7.0f} MB")
+    print(f"  da3.cpp {args.precision:17s} median {om:9.1f} ms   peak RSS {ours_rss / 1e6:7.0f} MB   "
           f"({ours.get('gflops', 0):.1f} GFLOP/s counted)")
-    print(f"  ratio da3/PyTorch   {om / rm:.2f}")
-    print(f"  depth rel. difference (norm-wise) {rel:.2e}")
+    print(f"  ratio da3/PyTorch fp32    {om / rm:.2f}")
+    if bf16:
+        print(f"  ratio da3/PyTorch bf16    {om / am:.2f}")
+        c = load_file(str(tmp / "ref_bf16.safetensors"))["depth"].double()
+        print(f"  PyTorch bf16 autocast depth vs its fp32 (norm-wise) {float((c - b).norm() / b.norm()):.2e}")
+    print(f"  depth rel. difference vs PyTorch fp32 (norm-wise) {rel:.2e}")
     print("  stages (PyTorch, last round):", json.dumps({k: round(v, 1) for k, v in ref.get("stages_ms", {}).items()}))
     print("  stages (da3, last round):    ", json.dumps({k: round(v, 1) for k, v in ours.get("stages_ms", {}).items()}))
     return 0

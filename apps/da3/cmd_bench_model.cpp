@@ -30,7 +30,7 @@ double median(std::vector<double> v) {
 
 Action add_bench_model_command(CLI::App& bench) {
   struct Opts {
-    std::string model, size = "504x378", backend = "auto", device = "cpu";
+    std::string model, size = "504x378", backend = "auto", device = "cpu", precision = "fp32";
     int views = 1, repeat = 3;
     bool json = false;
     double peak_gflops = 0;
@@ -48,6 +48,7 @@ Action add_bench_model_command(CLI::App& bench) {
                   "chains on every thread (as bench/da3_fma_peak does), a shared machine's busy cores lower it")
       ->check(non_negative());
   cmd->add_option("--device", o->device, kDeviceHelp);
+  cmd->add_option("--precision", o->precision, kPrecisionHelp)->check(CLI::IsMember({"fp32", "bf16"}));
   cmd->add_flag("--json", o->json, "Print one JSON object instead of text");
   return [o] {
     int w = 0, h = 0;
@@ -61,6 +62,7 @@ Action add_bench_model_command(CLI::App& bench) {
     ModelOptions mo;
     mo.attention_backend = *backend;
     parse_device(o->device, mo);
+    parse_precision(o->precision, mo);
     Model model = Model::load(o->model, mo);
     const double load_ms = now_ms() - t0;
     const uint64_t weights_owned = tensor_bytes_live();  // converted / folded weights; the rest stay mapped
@@ -95,7 +97,7 @@ Action add_bench_model_command(CLI::App& bench) {
     const uint64_t tensors = tensor_bytes_peak();
     if (o->json) {
       nlohmann::ordered_json j = {{"preset", model.config().model_name}, {"height", h}, {"width", w},
-                                  {"views", o->views}, {"threads", num_threads()}, {"precision", "fp32"},
+                                  {"views", o->views}, {"threads", num_threads()}, {"precision", o->precision},
                                   {"backend", attention_backend_name(resolve_attention_backend(Device::CPU, {}))},
                                   {"load_ms", load_ms}, {"median_ms", med},
                                   {"stages_ms", {{"backbone", median(backbone)}, {"patch_embed", median(patch_embed)},
@@ -108,8 +110,8 @@ Action add_bench_model_command(CLI::App& bench) {
       std::printf("%s\n", j.dump().c_str());
       return 0;
     }
-    std::printf("model %s (%s), %dx%d, %d view(s), %d threads, fp32\n", o->model.c_str(),
-                model.config().model_name.c_str(), w, h, o->views, num_threads());
+    std::printf("model %s (%s), %dx%d, %d view(s), %d threads, %s\n", o->model.c_str(),
+                model.config().model_name.c_str(), w, h, o->views, num_threads(), o->precision.c_str());
     std::printf("load            %9.1f ms\n", load_ms);
     std::printf("forward median  %9.1f ms  (%d runs)\n", med, o->repeat);
     std::printf("  backbone      %9.1f ms\n", median(backbone));

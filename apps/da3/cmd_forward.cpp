@@ -7,12 +7,13 @@
 #include "da3/safetensors.hpp"
 #include "da3_commands.hpp"
 #include "io/atomic_file.hpp"
+#include "scene_runner.hpp"
 
 namespace da3::cli {
 
 Action add_forward_command(CLI::App& app) {
   struct Opts {
-    std::string model, input, output, backend = "auto", ref_view = "saddle_balanced";
+    std::string model, input, output, backend = "auto", ref_view = "saddle_balanced", device = "cpu", precision = "fp32";
     bool ray_pose = false;
     std::vector<int> export_feat_layers;
   };
@@ -27,6 +28,8 @@ Action add_forward_command(CLI::App& app) {
   cmd->add_option("--backend", o->backend, "Attention backend: auto, flash_attn, sdpa, manual");
   cmd->add_option("--ref-view", o->ref_view, "Reference view strategy: first, middle, saddle_balanced, saddle_sim_range");
   cmd->add_flag("--ray-pose", o->ray_pose, "Poses from the ray head instead of the camera decoder");
+  cmd->add_option("--device", o->device, kDeviceHelp);
+  cmd->add_option("--precision", o->precision, kPrecisionHelp)->check(CLI::IsMember({"fp32", "bf16"}));
   cmd->add_option("--export-feat-layers", o->export_feat_layers,
                   "Backbone blocks (0-based, comma-separated) whose normalised patch features to write too, "
                   "as aux.feat_layer_<i> (1,N,H/14,W/14,C), like the reference's export_feat_layers")
@@ -34,10 +37,13 @@ Action add_forward_command(CLI::App& app) {
   return [o] {
     const auto backend = parse_attention_backend(o->backend);
     if (!backend) throw Error("unknown attention backend '" + o->backend + "'; use auto, flash_attn, sdpa or manual");
+    ModelOptions mo;
+    parse_device(o->device, mo);
+    parse_precision(o->precision, mo);
     check_output_path(o->output);  // before the model runs, not after
     SafetensorsFile in = SafetensorsFile::open(o->input);
     if (!in.contains("image")) throw Error("input '" + o->input + "' has no tensor named 'image'");
-    Model model = Model::load(o->model);
+    Model model = Model::load(o->model, mo);
     ForwardOptions f;
     f.attention_backend = *backend;
     f.ref_view_strategy = o->ref_view;

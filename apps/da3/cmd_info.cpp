@@ -21,6 +21,10 @@ Action add_info_command(CLI::App& app) {
     std::printf("CPU: %s\n", f.brand.empty() ? "(unknown)" : f.brand.c_str());
     std::printf("CPU ISA: %s (avx2=%d fma=%d f16c=%d avx512f=%d avx512bw=%d avx512vl=%d avx512_bf16=%d)\n",
                 cpu_isa_name(), f.avx2, f.fma, f.f16c, f.avx512f, f.avx512bw, f.avx512vl, f.avx512_bf16);
+    std::printf("AMX: %s\n", f.amx_usable ? "usable (AMX-BF16 tiles granted by the OS)"
+                             : f.amx_bf16  ? "listed by CPUID but the OS refused the tile permission"
+                                           : "not present");
+    std::printf("Fast precisions on cpu: %s\n", cpu_fast_precisions().c_str());
     std::printf("Threads: %d\n", num_threads());
     std::printf("CUDA: %s\n", cuda_status().c_str());
     for (const CudaDevice& d : cuda_devices()) {

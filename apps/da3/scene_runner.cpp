@@ -22,11 +22,17 @@ void add_scene_options(CLI::App* cmd, SceneArgs& o) {
   cmd->add_option("--ref-view", o.ref_view, "first, middle, saddle_balanced, saddle_sim_range")->capture_default_str();
   cmd->add_option("--backend", o.backend, "Attention backend: auto, flash_attn, sdpa, manual")->capture_default_str();
   cmd->add_option("--device", o.device, kDeviceHelp)->capture_default_str();
-  cmd->add_option("--precision", o.precision, "fp32 (bf16 is accepted here but not implemented yet: the model refuses it)")->check(CLI::IsMember({"fp32", "bf16"}))->capture_default_str();
+  cmd->add_option("--precision", o.precision, kPrecisionHelp)->check(CLI::IsMember({"fp32", "bf16"}))->capture_default_str();
   cmd->add_option("--conf-percentile", o.conf_percentile, "ply/glb/colmap: confidence percentile kept from")
       ->capture_default_str();
   cmd->add_option("--max-points", o.max_points, "ply/glb: most points written")->capture_default_str();
   cmd->add_flag("-q,--quiet", o.quiet, "No progress on stderr");
+}
+
+void parse_precision(const std::string& text, ModelOptions& o) {
+  if (text == "fp32") o.precision = Precision::F32;
+  else if (text == "bf16") o.precision = Precision::BF16;
+  else throw Error("--precision: '" + text + "' is not fp32 or bf16");
 }
 
 void parse_device(const std::string& text, ModelOptions& o) {
@@ -66,7 +72,7 @@ SceneRunner::SceneRunner(const SceneArgs& o) {
   }
   // Where the outputs go is checked now, not after the whole inference ran.
   check_output_dir(o.out);
-  model_options_.precision = o.precision == "bf16" ? Precision::BF16 : Precision::F32;
+  parse_precision(o.precision, model_options_);
   parse_device(o.device, model_options_);
   forward_.attention_backend = *backend;
   forward_.use_ray_pose = o.ray_pose;

@@ -1,6 +1,8 @@
 #include "da3/cpu.hpp"
 
 #include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -12,6 +14,17 @@ uint64_t xgetbv0() {
   uint32_t eax, edx;
   __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
   return (static_cast<uint64_t>(edx) << 32) | eax;
+}
+
+// Linux (5.16+) hands out the 8 KB tile data state only to processes that ask for it.
+bool request_amx_permission() {
+#ifdef __linux__
+  constexpr long kArchReqXcompPerm = 0x1023;  // arch/x86/include/uapi/asm/prctl.h
+  constexpr long kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
 }
 
 CpuFeatures detect() {
@@ -31,7 +44,12 @@ CpuFeatures detect() {
     f.avx512bw = zmm_os && (b & bit_AVX512BW);
     f.avx512vl = zmm_os && (b & bit_AVX512VL);
   }
+  bool amx_cpuid = false;
+  if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) amx_cpuid = (d & (1u << 22)) && (d & (1u << 24));  // AMX-BF16, AMX-TILE
   if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) f.avx512_bf16 = f.avx512f && (a & (1u << 5));
+  const bool tile_os = (xcr0 & (3ull << 17)) == (3ull << 17);  // XTILECFG, XTILEDATA
+  f.amx_bf16 = amx_cpuid && tile_os;
+  f.amx_usable = f.amx_bf16 && request_amx_permission();
   f.fma = f.fma && ymm_os;
   f.f16c = f.f16c && ymm_os;
   char brand[49] = {0};
@@ -63,6 +81,13 @@ const char* cpu_isa_name() {
   if (f.avx512f && f.avx512bw && f.avx512vl) return "avx512";
   if (f.avx2 && f.fma) return "avx2";
   return "scalar";
+}
+
+std::string cpu_fast_precisions() {
+  const CpuFeatures& f = cpu_features();
+  if (f.amx_usable) return f.avx512_bf16 ? "fp32, bf16 (AMX-BF16 + AVX512_BF16)" : "fp32, bf16 (AMX-BF16)";
+  if (f.avx512_bf16) return "fp32, bf16 (AVX512_BF16)";
+  return "fp32";
 }
 
 }  // namespace da3

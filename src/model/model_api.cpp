@@ -5,6 +5,7 @@
 
 #include "core/finite.hpp"
 #include "da3/checkpoint.hpp"
+#include "da3/cpu.hpp"
 #include "da3/cuda.hpp"
 #include "da3/log.hpp"
 #include "da3/model.hpp"
@@ -30,15 +31,31 @@ Model::~Model() = default;
 Model::Model(Model&&) noexcept = default;
 Model& Model::operator=(Model&&) noexcept = default;
 
+namespace {
+// bf16 runs where the hardware has bf16 arithmetic; elsewhere oneDNN would emulate it slower
+// than fp32, so it is refused with what the CPU lacks.
+void check_precision_supported(const ModelOptions& o) {
+  if (o.precision == Precision::F32) return;
+  DA3_CHECK(o.device == Device::CPU,
+            "bf16 model precision is implemented on the CPU only so far (CUDA bf16: issue 15); use fp32 on cuda");
+  const CpuFeatures& f = cpu_features();
+  DA3_CHECK(f.bf16_fast(), "bf16 model precision needs a CPU with bf16 arithmetic (AVX512_BF16 or AMX-BF16); this CPU (" +
+                               (f.brand.empty() ? std::string("unknown") : f.brand) + ", " + cpu_isa_name() +
+                               ") has neither, so bf16 would be slower than fp32 here; use fp32 (da3 info lists "
+                               "the fast precisions)");
+}
+}  // namespace
+
 Model Model::load(const std::string& dir, const ModelOptions& options) {
   if (options.device == Device::CUDA) cuda_set_device(options.device_index);
-  DA3_CHECK(options.precision == Precision::F32, "bf16 model precision is not implemented yet; use fp32");
+  check_precision_supported(options);
   if (options.threads > 0) set_num_threads(options.threads);
   auto impl = std::make_unique<Impl>();
   impl->ckpt = Checkpoint::open(dir);
   impl->opts = options;
   impl->cfg = parse_model_config(impl->ckpt.config_json(), dir + "/config.json");
   model::Weights w = model::Weights(impl->ckpt).child("model");
+  if (options.precision == Precision::BF16) w.set_matmul_dtype(DType::BF16);
   if (impl->cfg.nested())
     impl->nested = std::make_unique<model::NestedDepthAnything3Net>(w, impl->cfg);
   else

@@ -32,6 +32,11 @@ class Weights {
   // Throws da3::Error listing missing, mis-shaped and unused tensors, if any.
   void finish() const;
   const std::string& prefix() const { return prefix_; }
+  // The dtype the backbone's matmuls compute in (the model's precision: F32 or BF16). Shared by
+  // every scope of one checkpoint; modules that must stay f32 (camera decoder, heads' last
+  // layers) simply do not ask.
+  void set_matmul_dtype(DType t) { state_->matmul_dtype = t; }
+  DType matmul_dtype() const { return state_->matmul_dtype; }
 
  private:
   struct State {
@@ -39,6 +44,7 @@ class Weights {
     std::set<std::string> used;
     std::vector<std::string> missing;
     std::vector<std::string> mismatched;
+    DType matmul_dtype = DType::F32;
   };
   Weights(std::shared_ptr<State> s, std::string prefix) : state_(std::move(s)), prefix_(std::move(prefix)) {}
   std::shared_ptr<State> state_;

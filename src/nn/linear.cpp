@@ -1,5 +1,6 @@
 #include "nn/linear.hpp"
 
+#include <algorithm>
 #include <vector>
 
 #include "core/finite.hpp"
@@ -24,15 +25,33 @@ struct Key {
   int act;
   bool scale;
   bool accumulate;
+  DType out;
   bool operator<(const Key& o) const {
-    return std::tie(m, act, scale, accumulate) < std::tie(o.m, o.act, o.scale, o.accumulate);
+    return std::tie(m, act, scale, accumulate, out) < std::tie(o.m, o.act, o.scale, o.accumulate, o.out);
   }
 };
+
+dt dnnl_type(DType t) { return t == DType::BF16 ? dt::bf16 : dt::f32; }
+
+// x (rows of `in` f32) rounded to bf16, split over the threads: one pass at memory speed
+// (single-threaded it was ~10 % of a bf16 DA3-SMALL forward).
+Tensor to_bf16_parallel(const Tensor& x) {
+  Tensor out = Tensor::empty(x.shape(), DType::BF16);
+  const float* src = x.data_as<float>();
+  auto* dst = static_cast<uint16_t*>(out.data());
+  const int64_t n = x.numel();
+  constexpr int64_t kChunk = 1 << 14;
+  #pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i += kChunk)
+    f32_to_bf16(src + i, dst + i, static_cast<size_t>(std::min(kChunk, n - i)));
+  return out;
+}
 }  // namespace
 
 struct Linear::Impl {
   // (out, in) f32: a view into the memory-mapped checkpoint when it already holds contiguous
-  // f32 and nothing is folded in, otherwise an owned converted / scaled copy. oneDNN reads it
+  // f32 and nothing is folded in, otherwise an owned converted / scaled copy. A bf16 layer
+  // holds an owned bf16 copy instead (half the resident weight memory). oneDNN reads it
   // as the (K=in, N=out) matrix in "ba" order: its AVX2 sgemm packs panels per call anyway, and
   // measured the same speed with "ab" (docs/perf.md), so there is no repacked second copy.
   Tensor weight;
@@ -46,9 +65,11 @@ struct Linear::Impl {
   std::map<Key, Entry> cache;
 };
 
-Linear::Linear(const Tensor& weight, const Tensor& bias, std::string name, const Tensor& fold_scale)
-    : name_(std::move(name)) {
+Linear::Linear(const Tensor& weight, const Tensor& bias, std::string name, const Tensor& fold_scale, DType compute)
+    : compute_(compute), name_(std::move(name)) {
   DA3_CHECK(weight.defined() && weight.dim() == 2, name_ + ": weight must be 2-D (out, in), got " + weight.describe());
+  DA3_CHECK(compute == DType::F32 || compute == DType::BF16,
+            name_ + ": compute dtype must be f32 or bf16, got " + dtype_name(compute));
   impl_ = std::make_shared<Impl>();
   out_ = weight.size(0);
   in_ = weight.size(1);
@@ -76,6 +97,7 @@ Linear::Linear(const Tensor& weight, const Tensor& bias, std::string name, const
     da3::detail::check_finite_weight(impl_->weight, name_ + ".weight");
     if (impl_->bias.defined()) da3::detail::check_finite_weight(impl_->bias, name_ + ".bias (scaled)");
   }
+  if (compute_ == DType::BF16) impl_->weight = impl_->weight.to(DType::BF16);  // checked above in f32
 }
 
 Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {
@@ -85,25 +107,34 @@ Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {
               name_ + ": input's last dimension must be " + std::to_string(in_) + ", got " + x.describe());
     if (ep.scale)
       DA3_CHECK(ep.scale->numel() == out_, name_ + ": scale must have " + std::to_string(out_) + " values");
+    DA3_CHECK(compute_ == DType::F32 && ep.out == DType::F32,
+              name_ + ": bf16 layers run on the CPU only (CUDA bf16 is not implemented yet)");
 #ifdef DA3_WITH_CUDA
     return cuda_ops::linear(impl_->weight, impl_->bias, x, ep, name_);
 #endif
   }
-  DA3_CHECK(x.dtype() == DType::F32, name_ + ": input must be f32, got " + x.describe());
+  const bool bf16 = compute_ == DType::BF16;
+  DA3_CHECK(x.dtype() == DType::F32 || (bf16 && x.dtype() == DType::BF16),
+            name_ + ": input must be f32" + std::string(bf16 ? " or bf16" : "") + ", got " + x.describe());
   DA3_CHECK(x.dim() >= 1 && x.size(-1) == in_,
             name_ + ": input's last dimension must be " + std::to_string(in_) + ", got " + x.describe());
+  DA3_CHECK(ep.out == DType::F32 || (bf16 && ep.out == DType::BF16 && !ep.accumulate),
+            name_ + ": a bf16 result needs a bf16 layer and no accumulate target");
   Tensor xc = x.contiguous();
+  if (bf16 && xc.dtype() == DType::F32) xc = to_bf16_parallel(xc);
+  const dt src_t = dnnl_type(xc.dtype()), wei_t = dnnl_type(compute_), dst_t = dnnl_type(ep.out);
   const int64_t m = xc.numel() / in_;
   Shape out_shape = x.shape();
   out_shape.back() = out_;
-  Tensor y = output_or_accumulate_target(ep.accumulate, out_shape, name_);
+  Tensor y = ep.out == DType::F32 ? output_or_accumulate_target(ep.accumulate, out_shape, name_)
+                                  : Tensor::empty(out_shape, ep.out);
   if (ep.scale)
     DA3_CHECK(ep.scale->numel() == out_ && ep.scale->dtype() == DType::F32 && ep.scale->is_contiguous(),
               name_ + ": scale must be " + std::to_string(out_) + " contiguous f32 values");
   if (m == 0) return y;
 
   auto& eng = cpu_engine();
-  const Key key{m, static_cast<int>(ep.act), ep.scale != nullptr, ep.accumulate != nullptr};
+  const Key key{m, static_cast<int>(ep.act), ep.scale != nullptr, ep.accumulate != nullptr, ep.out};
   Impl::Entry* entry;
   {
     std::lock_guard<std::mutex> lk(impl_->mu);
@@ -113,9 +144,9 @@ Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {
       // reference kernel, ~100x slower: measured). Ask for the full chain, and if only "ref"
       // offers it, keep the activation in oneDNN and apply scale / accumulate in our own loop.
       auto make_pd = [&](bool with_scale_sum) {
-        dnnl::memory::desc src_md({m, in_}, dt::f32, tag::ab);
-        dnnl::memory::desc w_md({in_, out_}, dt::f32, tag::ba);
-        dnnl::memory::desc dst_md({m, out_}, dt::f32, tag::ab);
+        dnnl::memory::desc src_md({m, in_}, src_t, tag::ab);
+        dnnl::memory::desc w_md({in_, out_}, wei_t, tag::ba);
+        dnnl::memory::desc dst_md({m, out_}, dst_t, tag::ab);
         dnnl::post_ops po;
         if (ep.act == Activation::Gelu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
         if (ep.act == Activation::Relu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
@@ -144,10 +175,11 @@ Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {
   }
 
   const bool manual = entry->manual_epilogue;
+  DA3_CHECK(!manual || ep.out == DType::F32, name_ + ": this epilogue needs an f32 result");
   Tensor tmp = manual ? Tensor::empty(out_shape) : Tensor();
-  dnnl::memory src({{m, in_}, dt::f32, tag::ab}, eng, xc.data());
-  dnnl::memory dst({{m, out_}, dt::f32, tag::ab}, eng, manual ? tmp.data() : y.data());
-  dnnl::memory wei({{in_, out_}, dt::f32, tag::ba}, eng, impl_->weight.data());
+  dnnl::memory src({{m, in_}, src_t, tag::ab}, eng, xc.data());
+  dnnl::memory dst({{m, out_}, dst_t, tag::ab}, eng, manual ? tmp.data() : y.data());
+  dnnl::memory wei({{in_, out_}, wei_t, tag::ba}, eng, impl_->weight.data());
   std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}};
   if (impl_->bias.defined())
     args.emplace(DNNL_ARG_BIAS, dnnl::memory({{1, out_}, dt::f32, tag::ab}, eng, impl_->bias.data()));

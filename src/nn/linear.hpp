@@ -18,6 +18,10 @@ struct LinearEpilogue {
   Activation act = Activation::None;
   const Tensor* scale = nullptr;  // (out,) multiplied after the activation
   Tensor* accumulate = nullptr;   // (..., out): result is added into this tensor and returned
+  // The result's dtype: F32, or BF16 on a bf16 layer whose output only feeds another bf16
+  // matmul (half the traffic, no conversion pass there). Not with accumulate (the residual
+  // stream stays f32).
+  DType out = DType::F32;
 };
 
 class Linear {
@@ -27,19 +31,26 @@ class Linear {
   // contiguous f32 weight is used in place, and must outlive the layer: Tensor views do).
   // fold_scale (out,): a per-output-channel factor folded into weight and bias at load, e.g. a
   // LayerScale that follows the layer (γ·(Wx + b) = (γ⊙W)x + γ⊙b): no extra pass at run time.
-  Linear(const Tensor& weight, const Tensor& bias, std::string name = "linear", const Tensor& fold_scale = Tensor());
+  // compute: F32, or BF16 (CPU only): the weight is rounded once to an owned bf16 copy (after
+  // folding) and inputs to bf16 per call; products accumulate in f32 (oneDNN), bias and
+  // epilogue in f32.
+  Linear(const Tensor& weight, const Tensor& bias, std::string name = "linear", const Tensor& fold_scale = Tensor(),
+         DType compute = DType::F32);
 
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }
   bool defined() const { return in_ > 0; }
 
-  // x: (..., in) f32, any leading dims, rows contiguous. Returns (..., out) f32.
+  DType compute_dtype() const { return compute_; }
+
+  // x: (..., in) f32 (or bf16 on a bf16 layer), any leading dims. Returns (..., out) in ep.out.
   Tensor forward(const Tensor& x, const LinearEpilogue& ep = {}) const;
 
  private:
   struct Impl;
   std::shared_ptr<Impl> impl_;
   int64_t in_ = 0, out_ = 0;
+  DType compute_ = DType::F32;
   std::string name_;
 };
 

@@ -5,8 +5,8 @@ namespace da3::model {
 Attention::Attention(const Weights& w, int64_t dim, int num_heads, bool qk_norm, bool rope, float rope_freq,
                      const Tensor& proj_scale)
     : num_heads_(num_heads), dim_(dim), qk_norm_(qk_norm), rope_(rope), rope_freq_(rope_freq) {
-  qkv_ = nn::Linear(w.get("qkv.weight", {3 * dim, dim}), w.get("qkv.bias", {3 * dim}), w.prefix() + "qkv");
-  proj_ = nn::Linear(w.get("proj.weight", {dim, dim}), w.get("proj.bias", {dim}), w.prefix() + "proj", proj_scale);
+  qkv_ = nn::Linear(w.get("qkv.weight", {3 * dim, dim}), w.get("qkv.bias", {3 * dim}), w.prefix() + "qkv", Tensor(), w.matmul_dtype());
+  proj_ = nn::Linear(w.get("proj.weight", {dim, dim}), w.get("proj.bias", {dim}), w.prefix() + "proj", proj_scale, w.matmul_dtype());
   if (qk_norm) {
     const int64_t hd = dim / num_heads;
     q_norm_w_ = w.get("q_norm.weight", {hd});

@@ -30,11 +30,11 @@ Block::Block(const Weights& w, int64_t dim, int num_heads, double mlp_ratio, con
   if (swiglu_) {
     // SwiGLUFFNFused rounds 2/3 of the hidden width up to a multiple of 8.
     const int64_t h = (static_cast<int64_t>(static_cast<double>(hidden) * 2.0 / 3.0) + 7) / 8 * 8;
-    fc1_ = nn::Linear(m.get("w12.weight", {2 * h, dim}), m.get("w12.bias", {2 * h}), m.prefix() + "w12");
-    fc2_ = nn::Linear(m.get("w3.weight", {dim, h}), m.get("w3.bias", {dim}), m.prefix() + "w3", fold2);
+    fc1_ = nn::Linear(m.get("w12.weight", {2 * h, dim}), m.get("w12.bias", {2 * h}), m.prefix() + "w12", Tensor(), m.matmul_dtype());
+    fc2_ = nn::Linear(m.get("w3.weight", {dim, h}), m.get("w3.bias", {dim}), m.prefix() + "w3", fold2, m.matmul_dtype());
   } else {
-    fc1_ = nn::Linear(m.get("fc1.weight", {hidden, dim}), m.get("fc1.bias", {hidden}), m.prefix() + "fc1");
-    fc2_ = nn::Linear(m.get("fc2.weight", {dim, hidden}), m.get("fc2.bias", {dim}), m.prefix() + "fc2", fold2);
+    fc1_ = nn::Linear(m.get("fc1.weight", {hidden, dim}), m.get("fc1.bias", {hidden}), m.prefix() + "fc1", Tensor(), m.matmul_dtype());
+    fc2_ = nn::Linear(m.get("fc2.weight", {dim, hidden}), m.get("fc2.bias", {dim}), m.prefix() + "fc2", fold2, m.matmul_dtype());
   }
 }
 

@@ -1,0 +1,144 @@
+// --precision bf16 on the CPU (issue 19) against the fp32 reference on every preset's tiny
+// fixture. The issue asks for 1e-2 (norm-wise, relative); on these random-weight tiny networks
+// PyTorch's own bf16 (autocast) misses that on some cases (mono depth 2.5e-2 and 5.7e-2, nested
+// 3.5e-2 and 4.3e-2: tools/reference/bf16_reference_error.py, which writes
+// fixtures/bf16_reference_error.json). So each output must be within max(1e-2, 3x PyTorch's
+// bf16 error on that case): bf16 rounding noise is a random draw per network and per kernel, and
+// ours / PyTorch's measured 0.5x to 2.0x across these cases on Zen 4 (docs/perf.md), an AMX
+// machine's kernels round in another order. And it must really be bf16: an option that was silently ignored
+// would match fp32 to ~1e-6 (checked too). On a CPU without bf16 arithmetic the same load must
+// be refused, naming what the CPU lacks.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "da3/cpu.hpp"
+#include "da3/model.hpp"
+#include "da3/safetensors.hpp"
+#include "nn/linear.hpp"
+#include "test_util.hpp"
+
+using namespace da3;
+
+namespace {
+
+constexpr double kBf16Tol = 1e-2;   // issue 19: depth / conf / extrinsics vs the fp32 reference
+constexpr double kNotF32 = 1e-6;    // fp32 runs match the reference to ~1e-6 and below
+
+Tensor random_tensor(const Shape& s, uint32_t seed) {
+  Tensor t = Tensor::empty(s);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd;
+  for (int64_t i = 0; i < t.numel(); ++i) t.data_as<float>()[i] = nd(rng);
+  return t;
+}
+
+// max(1e-2, 3 x the reference's own bf16 error) for one output of one case.
+double tolerance(const std::string& fixture, const std::string& c, const std::string& key) {
+  static const nlohmann::json doc = [] {
+    std::ifstream f(test::fixtures_dir() + "/bf16_reference_error.json");
+    return nlohmann::json::parse(f);
+  }();
+  const auto& errs = doc.at("errors").at(fixture).at(c);
+  return std::max(kBf16Tol, errs.contains(key) ? 3.0 * errs.at(key).get<double>() : 0.0);
+}
+
+void check_bf16_case(const std::string& fixture, const std::string& c) {
+  if (!cpu_features().bf16_fast()) GTEST_SKIP() << "this CPU has no bf16 arithmetic (" << cpu_isa_name() << ")";
+  const std::string dir = test::fixtures_dir() + "/" + fixture;
+  SafetensorsFile ref = SafetensorsFile::open(dir + "/forward_" + c + ".safetensors");
+  ModelOptions mo;
+  mo.precision = Precision::BF16;
+  Model m = Model::load(dir, mo);
+  ForwardOptions f;
+  if (ref.contains("extrinsics")) f.extrinsics = ref.tensor("extrinsics");
+  if (ref.contains("intrinsics")) f.intrinsics = ref.tensor("intrinsics");
+  const Prediction p = m.forward(ref.tensor("image"), f);
+  const double depth_err = test::rel_err(p.depth, ref.tensor("depth"));
+  EXPECT_LT(depth_err, tolerance(fixture, c, "depth")) << "depth";
+  EXPECT_GT(depth_err, kNotF32) << "depth equals fp32: bf16 was not used";
+  const std::pair<const char*, const Tensor*> outs[] = {
+      {"depth_conf", &p.depth_conf}, {"sky", &p.sky}, {"pred_extrinsics", &p.extrinsics}, {"pred_intrinsics", &p.intrinsics}};
+  for (const auto& [key, t] : outs)
+    if (ref.contains(key)) {
+      const double err = test::rel_err(*t, ref.tensor(key));
+      EXPECT_LT(err, tolerance(fixture, c, key)) << key;
+      std::printf("  %s: %.2e (tolerance %.2e)\n", key, err, tolerance(fixture, c, key));
+    }
+  std::printf("  depth: %.2e (tolerance %.2e)\n", depth_err, tolerance(fixture, c, "depth"));
+}
+
+}  // namespace
+
+TEST(PrecisionBf16, AnyviewOneView) { check_bf16_case("tiny-anyview", "1view_112x84"); }
+TEST(PrecisionBf16, AnyviewFourViews) { check_bf16_case("tiny-anyview", "4view_56x70"); }
+TEST(PrecisionBf16, AnyviewPosed) { check_bf16_case("tiny-anyview", "3view_posed_70x56"); }
+TEST(PrecisionBf16, Mono) { check_bf16_case("tiny-mono", "1view_84x70"); }
+TEST(PrecisionBf16, MonoSquare) { check_bf16_case("tiny-mono", "1view_70x70"); }
+TEST(PrecisionBf16, GiantLikeOneView) { check_bf16_case("tiny-giant-like", "1view_70x98"); }
+TEST(PrecisionBf16, GiantLikeThreeViews) { check_bf16_case("tiny-giant-like", "3view_56x70"); }
+TEST(PrecisionBf16, Nested) { check_bf16_case("tiny-nested", "2view_70x56"); }
+TEST(PrecisionBf16, NestedOneView) { check_bf16_case("tiny-nested", "1view_56x70"); }
+
+TEST(PrecisionBf16, RefusedWithoutBf16Hardware) {
+  if (cpu_features().bf16_fast()) GTEST_SKIP() << "this CPU has bf16 arithmetic: the refusal cannot happen here";
+  ModelOptions mo;
+  mo.precision = Precision::BF16;
+  try {
+    Model::load(test::fixtures_dir() + "/tiny-anyview", mo);
+    FAIL() << "bf16 was accepted on a CPU without bf16 arithmetic";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("AVX512_BF16"), std::string::npos) << e.what();
+  }
+}
+
+TEST(PrecisionBf16, RefusedOnCuda) {
+  ModelOptions mo;
+  mo.precision = Precision::BF16;
+  mo.device = Device::CUDA;
+  try {
+    Model::load(test::fixtures_dir() + "/tiny-anyview", mo);
+    FAIL() << "bf16 on cuda was accepted";
+  } catch (const Error& e) {
+    // Without a GPU the device check may speak first; either way it is refused with a reason.
+    EXPECT_FALSE(std::string(e.what()).empty());
+  }
+}
+
+TEST(PrecisionBf16, CliSaysWhatTheCpuRuns) {
+  const test::CliRun r = test::run_cli("info");
+  ASSERT_EQ(r.rc, 0) << r.output;
+  EXPECT_NE(r.output.find("Fast precisions on cpu: " + cpu_fast_precisions()), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("AMX: "), std::string::npos) << r.output;
+}
+
+TEST(LinearBf16, CloseToF32ButNotEqual) {
+  if (!cpu_features().bf16_fast()) GTEST_SKIP() << "this CPU has no bf16 arithmetic (" << cpu_isa_name() << ")";
+  const Tensor w = random_tensor({96, 160}, 1), b = random_tensor({96}, 2), x = random_tensor({37, 160}, 3);
+  const nn::Linear f32(w, b, "f32"), bf16(w, b, "bf16", Tensor(), DType::BF16);
+  const Tensor ref = f32.forward(x, {nn::Activation::Gelu});
+  const Tensor y = bf16.forward(x, {nn::Activation::Gelu});
+  EXPECT_EQ(y.dtype(), DType::F32);
+  const double err = test::rel_err(y, ref);
+  EXPECT_LT(err, kBf16Tol);
+  EXPECT_GT(err, kNotF32);
+  // A bf16 result, fed back as a bf16 input, gives the same product as the f32 path within bf16 rounding.
+  const Tensor yb = bf16.forward(x, {nn::Activation::Gelu, nullptr, nullptr, DType::BF16});
+  EXPECT_EQ(yb.dtype(), DType::BF16);
+  EXPECT_LT(test::rel_err(yb, ref), kBf16Tol);
+  const nn::Linear back(random_tensor({160, 96}, 4), Tensor(), "back", Tensor(), DType::BF16);
+  EXPECT_LT(test::rel_err(back.forward(yb), back.forward(yb.to(DType::F32))), 1e-6);
+}
+
+TEST(LinearBf16, RefusesMisuse) {
+  const Tensor w = random_tensor({8, 16}, 5), x = random_tensor({3, 16}, 6);
+  const nn::Linear f32(w, Tensor(), "f32");
+  EXPECT_THROW(f32.forward(x.to(DType::BF16)), Error);                                    // bf16 into an f32 layer
+  EXPECT_THROW(f32.forward(x, {nn::Activation::None, nullptr, nullptr, DType::BF16}), Error);  // bf16 out of one
+  EXPECT_THROW(nn::Linear(w, Tensor(), "f16", Tensor(), DType::F16), Error);
+  const nn::Linear bf16(w, Tensor(), "bf16", Tensor(), DType::BF16);
+  Tensor acc = Tensor::zeros({3, 8});
+  EXPECT_THROW(bf16.forward(x, {nn::Activation::None, nullptr, &acc, DType::BF16}), Error);  // residual stays f32
+}
