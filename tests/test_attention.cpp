@@ -211,6 +211,48 @@ TEST(Attention, EveryCpuFlashVariantMatchesOracle) {
   EXPECT_GE(ran, 1);
 }
 
+// bf16 compute through every variant: within the low-precision tolerance of the oracle, and the
+// AVX-512-BF16 kernel (vdpbf16ps on paired operands) within 2e-3 of the fp32 body's bf16
+// emulation, which rounds the same operands (q, k, v, P) and differs in summation order only:
+// a packing or pairing mistake shows up far above that. Odd key counts (a key paired with
+// padding), odd and camera-encoder head dims (24, 48, 96), block edges everywhere.
+TEST(Attention, EveryCpuFlashVariantInBf16) {
+  using kernels::FlashCpuIsa;
+  for (kernels::FlashCpuTiling tiling : {kernels::FlashCpuTiling{}, kernels::FlashCpuTiling{1, 16}, kernels::FlashCpuTiling{3, 40}})
+    for (const Case& c : {Case{2, 1, 1, 2, 64}, Case{1, 65, 67, 3, 32}, Case{1, 130, 97, 2, 128, AttentionLayout::BHND},
+                          Case{1, 77, 45, 2, 24}, Case{1, 50, 131, 1, 48}, Case{1, 33, 70, 2, 96}, Case{1, 40, 41, 1, 7},
+                          Case{1, 1297, 1297, 1, 64}}) {
+      if (c.nq > 1000 && tiling.strips != 0) continue;
+      const Inputs in = make_inputs(c, 750);
+      const bool bnhd = c.layout == AttentionLayout::BNHD;
+      auto op = [&](const Tensor& t) {
+        return kernels::AttnOperand{t.data(), t.dtype(), t.stride(0), bnhd ? t.stride(1) : t.stride(2),
+                                    bnhd ? t.stride(2) : t.stride(1)};
+      };
+      std::vector<double> emulated;  // the first supported variant's result (the plain C++ one)
+      for (FlashCpuIsa isa : {FlashCpuIsa::Scalar, FlashCpuIsa::Avx2, FlashCpuIsa::Avx512, FlashCpuIsa::Avx512Bf16}) {
+        if (!kernels::flash_cpu_isa_supported(isa)) continue;
+        Tensor out = test::nan_like(in.q.shape(), DType::F32);
+        kernels::AttentionProblem p;
+        p.batch = c.B; p.heads = c.H; p.nq = c.nq; p.nk = c.nk; p.head_dim = c.D;
+        p.q = op(in.q); p.k = op(in.k); p.v = op(in.v);
+        const kernels::AttnOperand o = op(out);
+        p.out = {out.data(), DType::F32, o.sb, o.sn, o.sh};
+        p.scale = 1.f / std::sqrt(float(c.D));
+        p.compute = kernels::ComputeType::BF16;
+        p.threads = num_threads();
+        kernels::attention_flash_cpu(p, isa, tiling);
+        const auto ref = test::attention_oracle(in.qd, in.kd, in.vd, c.B, c.H, c.nq, c.nk, c.D, p.scale);
+        const std::string what = std::string(kernels::flash_cpu_isa_name(isa)) + " tiling " +
+                                 std::to_string(tiling.strips) + "/" + std::to_string(tiling.block_k) + " " + describe(c);
+        const std::vector<double> got = test::to_bhnd(out, c.layout);
+        EXPECT_LT(test::rel_error(got, ref), kLowTol) << what;
+        if (emulated.empty()) emulated = got;
+        else EXPECT_LT(test::rel_error(got, emulated), 2e-3) << what << " vs the fp32 body's bf16 emulation";
+      }
+    }
+}
+
 // Scores whose row maximum jumps by large amounts from one key block to the next (and a late
 // "attention sink" key): the online softmax's rescale must stay exact, including when the old
 // contributions underflow to zero.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/file_pages.hpp"
 #include "core/finite.hpp"
 #include "da3/profile.hpp"
 #include "nn/dnnl_context.hpp"
@@ -97,7 +98,12 @@ Linear::Linear(const Tensor& weight, const Tensor& bias, std::string name, const
     da3::detail::check_finite_weight(impl_->weight, name_ + ".weight");
     if (impl_->bias.defined()) da3::detail::check_finite_weight(impl_->bias, name_ + ".bias (scaled)");
   }
-  if (compute_ == DType::BF16) impl_->weight = impl_->weight.to(DType::BF16);  // checked above in f32
+  if (compute_ == DType::BF16) {
+    impl_->weight = impl_->weight.to(DType::BF16);  // checked above in f32
+    // The checkpoint's f32 copy is never read again: drop its pages now, so that loading does
+    // not hold both (a no-op when `weight` is not a view of the mapped file).
+    da3::detail::drop_file_pages(weight.data(), static_cast<size_t>(weight.numel()) * dtype_size(weight.dtype()));
+  }
 }
 
 Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {

@@ -49,7 +49,10 @@ void Block::forward(Tensor& x, const Tensor& pos, const AttentionOptions& attn) 
     const Tensor hidden = nn::swiglu(fc1_.forward(h));  // silu(x1) * x2
     fc2_.forward(hidden, {nn::Activation::None, s2, &x});
   } else {
-    fc2_.forward(fc1_.forward(h, {nn::Activation::Gelu}), {nn::Activation::None, s2, &x});
+    // A bf16 fc2 takes fc1's GELU output in bf16 straight from the matmul (no f32 round trip of
+    // the widest activation); an f32 one in f32.
+    const Tensor hidden = fc1_.forward(h, {nn::Activation::Gelu, nullptr, nullptr, fc2_.compute_dtype()});
+    fc2_.forward(hidden, {nn::Activation::None, s2, &x});
   }
 }
 
