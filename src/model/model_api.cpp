@@ -93,6 +93,9 @@ Prediction Model::forward(const Tensor& image, const ForwardOptions& options) co
   req.ransac.seed = options.ransac_seed;
   req.attn.backend = options.attention_backend;
   req.attn.model_backend = impl_->opts.attention_backend;
+  // bf16 models run attention's products in bf16 too (flash_attn's vdpbf16ps kernel; sdpa and
+  // manual, and so the camera encoder's head dims, stay fp32); softmax statistics are fp32.
+  if (impl_->opts.precision == Precision::BF16) req.attn.precision = AttentionPrecision::BF16;
   const int64_t n = image.size(1);
   if (options.extrinsics.defined() || options.intrinsics.defined()) {
     DA3_CHECK(options.extrinsics.defined() && options.intrinsics.defined(),
