@@ -48,6 +48,7 @@ class Linear {
 
  private:
   struct Impl;
+  void round_weight_to_bf16_locked() const;
   std::shared_ptr<Impl> impl_;
   int64_t in_ = 0, out_ = 0;
   DType compute_ = DType::F32;
