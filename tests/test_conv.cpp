@@ -174,7 +174,9 @@ TEST(Conv2d, RejectsWrongInputs) {
 
 namespace {
 
-constexpr const char* kWinograd = "winograd_f4x3:avx2";
+// The Winograd body this CPU runs ("winograd_f4x3:avx2" or ":avx512").
+const std::string kWinograd =
+    std::string("winograd_f4x3:") + kernels::conv3x3_winograd_isa_name(kernels::conv3x3_winograd_best_isa());
 
 bool is_winograd(const std::string& impl) { return impl.find("winograd") != std::string::npos; }
 

@@ -77,16 +77,20 @@ TEST_P(ConvWinograd, MatchesDirectConvolution) {
   const auto want = direct(c, x, w, bias);
   const auto u = winograd_f43_weights(w.data(), c.out, c.in);
 
-  std::vector<float> y(want.size(), std::nanf(""));  // every element must be written
-  Conv3x3Problem p;
-  p.x = x.data();
-  p.n = c.n, p.h = c.h, p.w = c.w, p.in = c.in, p.pad_rows = c.pad_rows;
-  p.u = u.data(), p.bias = bias.data(), p.out = c.out, p.y = y.data();
-  conv3x3_winograd(p);
-  // Direct fp32 convolutions land near 1e-7 here; F(4x4, 3x3) at 1e-6 to 5e-6 up to 64 input
-  // channels and 1.1e-5 at 256 (rounding grows like the square root of the 9·in terms summed).
-  // Any wrong coefficient or misplaced tile gives errors of order 1.
-  EXPECT_LT(max_rel_err(y, want), 1e-5 * std::max(1.0, std::sqrt(c.in / 64.0)));
+  // Every body this CPU runs (AVX2 and, where present, AVX-512).
+  for (WinogradIsa isa : {WinogradIsa::Avx2, WinogradIsa::Avx512}) {
+    if (!conv3x3_winograd_isa_supported(isa)) continue;
+    std::vector<float> y(want.size(), std::nanf(""));  // every element must be written
+    Conv3x3Problem p;
+    p.x = x.data();
+    p.n = c.n, p.h = c.h, p.w = c.w, p.in = c.in, p.pad_rows = c.pad_rows;
+    p.u = u.data(), p.bias = bias.data(), p.out = c.out, p.y = y.data();
+    conv3x3_winograd(p, isa);
+    // Direct fp32 convolutions land near 1e-7 here; F(4x4, 3x3) at 1e-6 to 5e-6 up to 64 input
+    // channels and 1.1e-5 at 256 (rounding grows like the square root of the 9·in terms summed).
+    // Any wrong coefficient or misplaced tile gives errors of order 1.
+    EXPECT_LT(max_rel_err(y, want), 1e-5 * std::max(1.0, std::sqrt(c.in / 64.0))) << conv3x3_winograd_isa_name(isa);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, ConvWinograd,
@@ -97,7 +101,9 @@ INSTANTIATE_TEST_SUITE_P(Shapes, ConvWinograd,
                                            Case{1, 5, 6, 48, 64, 0},      // band of 3 rows (partial tile)
                                            Case{1, 1, 3, 8, 8, 1},        // single input row
                                            Case{3, 12, 40, 64, 32, 1},    // head-like channels
-                                           Case{1, 5, 150, 256, 128, 1}));  // >= 384 channels: 38 tiles a row, blocks of 24 + 14
+                                           Case{1, 5, 150, 256, 128, 1},  // >= 384 channels: 38 tiles a row, blocks of 24 + 14
+                                           Case{1, 9, 17, 16, 88, 1},     // AVX-512 columns: 64 + 16 + 8
+                                           Case{1, 6, 10, 24, 112, 1}));  // 64 + 48
 
 TEST(ConvWinogradEpilogue, BiasResidualThenRelu) {
   if (!conv3x3_winograd_available()) GTEST_SKIP() << "this CPU has no AVX2 + FMA";

@@ -36,7 +36,8 @@ bool winograd_allowed_by_env() {
 std::string conv3x3_auto_description() {
   if (!kernels::conv3x3_winograd_available()) return "oneDNN direct (no AVX2 + FMA for the Winograd kernel)";
   if (!winograd_allowed_by_env()) return "oneDNN direct (DA3_CONV_WINOGRAD=0)";
-  return "Winograd F(4x4, 3x3), avx2 kernel, from " + std::to_string(kWinogradMinPixels) +
+  return std::string("Winograd F(4x4, 3x3), ") + kernels::conv3x3_winograd_isa_name(kernels::conv3x3_winograd_best_isa()) +
+         " kernel, from " + std::to_string(kWinogradMinPixels) +
          " output pixels (channels multiples of 8); oneDNN direct below";
 }
 
@@ -154,7 +155,8 @@ Tensor Conv2d::forward_band(const Tensor& x, const ConvEpilogue& ep) const {
 
 std::string Conv2d::implementation(int64_t n, int64_t h, int64_t w) const {
   DA3_CHECK(impl_, name_ + ": used before its weights were loaded");
-  if (use_winograd(out_size(h), out_size(w))) return "winograd_f4x3:avx2";
+  if (use_winograd(out_size(h), out_size(w)))
+    return std::string("winograd_f4x3:") + kernels::conv3x3_winograd_isa_name(kernels::conv3x3_winograd_best_isa());
   return impl_->conv->implementation(n, h, w);
 }
 

@@ -48,22 +48,45 @@ std::vector<float> winograd_f43_weights(const float* oihw, int64_t out, int64_t 
   return u;
 }
 
+bool conv3x3_winograd_isa_supported(WinogradIsa isa) {
+  const CpuFeatures& f = cpu_features();
+  switch (isa) {
+    case WinogradIsa::Avx2: return f.avx2 && f.fma;
+    case WinogradIsa::Avx512: return f.avx2 && f.fma && f.avx512f && f.avx512bw && f.avx512vl;
+  }
+  return false;
+}
+
+WinogradIsa conv3x3_winograd_best_isa() {
+  static const WinogradIsa best =
+      conv3x3_winograd_isa_supported(WinogradIsa::Avx512) ? WinogradIsa::Avx512 : WinogradIsa::Avx2;
+  return best;
+}
+
+const char* conv3x3_winograd_isa_name(WinogradIsa isa) { return isa == WinogradIsa::Avx512 ? "avx512" : "avx2"; }
+
+// Both bodies share the geometry and so the scratch size.
 size_t conv3x3_winograd_scratch_floats(const Conv3x3Problem& p) { return conv3x3_winograd_avx2_scratch_floats(p); }
 
-void conv3x3_winograd(const Conv3x3Problem& p) {
+void conv3x3_winograd(const Conv3x3Problem& p) { conv3x3_winograd(p, conv3x3_winograd_best_isa()); }
+
+void conv3x3_winograd(const Conv3x3Problem& p, WinogradIsa isa) {
+  DA3_CHECK(conv3x3_winograd_isa_supported(isa), std::string("conv3x3_winograd: the ") +
+                                                     conv3x3_winograd_isa_name(isa) + " body needs instructions this CPU lacks");
+  const auto body = isa == WinogradIsa::Avx512 ? conv3x3_winograd_avx512 : conv3x3_winograd_avx2;
   DA3_CHECK(conv3x3_winograd_available(), "conv3x3_winograd: needs AVX2 and FMA");
   DA3_CHECK(conv3x3_winograd_supports(p.in, p.out), "conv3x3_winograd: channel counts must be multiples of 8, got " +
                                                         std::to_string(p.in) + " -> " + std::to_string(p.out));
   DA3_CHECK(p.pad_rows == 0 || p.pad_rows == 1, "conv3x3_winograd: pad_rows must be 0 or 1");
   DA3_CHECK(p.h + 2 * p.pad_rows >= 3 && p.w >= 1, "conv3x3_winograd: input smaller than the kernel");
-  if (p.scratch) return conv3x3_winograd_avx2(p);
+  if (p.scratch) return body(p);
   std::unique_ptr<float, decltype(&std::free)> own(
       static_cast<float*>(std::aligned_alloc(64, (conv3x3_winograd_scratch_floats(p) * sizeof(float) + 63) / 64 * 64)),
       &std::free);
   if (!own) throw std::bad_alloc();
   Conv3x3Problem q = p;
   q.scratch = own.get();
-  conv3x3_winograd_avx2(q);
+  body(q);
 }
 
 }  // namespace da3::kernels

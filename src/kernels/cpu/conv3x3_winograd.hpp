@@ -44,14 +44,25 @@ bool conv3x3_winograd_supports(int64_t in, int64_t out);
 // True when this CPU can run the kernel (AVX2 + FMA).
 bool conv3x3_winograd_available();
 
+// The bodies: AVX2 (8-wide GEMM) and AVX-512 (16-wide GEMM, transforms as AVX2). The best one
+// this CPU runs is picked once from CPUID.
+enum class WinogradIsa : uint8_t { Avx2, Avx512 };
+bool conv3x3_winograd_isa_supported(WinogradIsa isa);
+WinogradIsa conv3x3_winograd_best_isa();
+const char* conv3x3_winograd_isa_name(WinogradIsa isa);  // "avx2", "avx512"
+
 // U = G g Gᵀ for every (out, in) pair, computed in double; oihw: (out, in, 3, 3) contiguous.
 std::vector<float> winograd_f43_weights(const float* oihw, int64_t out, int64_t in);
 
-// Runs p on all OpenMP threads. Needs conv3x3_winograd_available() and supported channels.
+// Runs p on all OpenMP threads with the best body (or `isa`, which must be supported). Needs
+// conv3x3_winograd_available() and supported channels.
 void conv3x3_winograd(const Conv3x3Problem& p);
+void conv3x3_winograd(const Conv3x3Problem& p, WinogradIsa isa);
 
-// The AVX2 body (its own file, compiled with -mavx2 -mfma); p.scratch must be set.
+// The bodies (each its own file, compiled with its ISA's flags); p.scratch must be set.
 void conv3x3_winograd_avx2(const Conv3x3Problem& p);
 size_t conv3x3_winograd_avx2_scratch_floats(const Conv3x3Problem& p);
+void conv3x3_winograd_avx512(const Conv3x3Problem& p);
+size_t conv3x3_winograd_avx512_scratch_floats(const Conv3x3Problem& p);
 
 }  // namespace da3::kernels
