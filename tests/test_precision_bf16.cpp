@@ -132,6 +132,20 @@ TEST(LinearBf16, CloseToF32ButNotEqual) {
   EXPECT_LT(test::rel_err(back.forward(yb), back.forward(yb.to(DType::F32))), 1e-6);
 }
 
+// A ViT-S MLP shape, whose bf16 weights oneDNN takes in its own blocked layout (packed once),
+// at row counts from 1 to a 1-view token count: every one must read the packed weights right.
+TEST(LinearBf16, PackedWeightsAtEveryRowCount) {
+  if (!cpu_features().bf16_fast()) GTEST_SKIP() << "this CPU has no bf16 arithmetic (" << cpu_isa_name() << ")";
+  const Tensor w = random_tensor({1536, 384}, 7), b = random_tensor({1536}, 8);
+  const nn::Linear f32(w, b, "f32"), bf16(w, b, "bf16", Tensor(), DType::BF16);
+  for (int64_t m : {1, 7, 64, 973}) {
+    const Tensor x = random_tensor({m, 384}, 9 + static_cast<uint32_t>(m));
+    const double err = test::rel_err(bf16.forward(x), f32.forward(x));
+    EXPECT_LT(err, kBf16Tol) << m << " rows";
+    EXPECT_GT(err, kNotF32) << m << " rows";
+  }
+}
+
 TEST(LinearBf16, RefusesMisuse) {
   const Tensor w = random_tensor({8, 16}, 5), x = random_tensor({3, 16}, 6);
   const nn::Linear f32(w, Tensor(), "f32");

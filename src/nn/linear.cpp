@@ -55,16 +55,48 @@ struct Linear::Impl {
   // holds an owned bf16 copy instead (half the resident weight memory). oneDNN reads it
   // as the (K=in, N=out) matrix in "ba" order: its AVX2 sgemm packs panels per call anyway, and
   // measured the same speed with "ab" (docs/perf.md), so there is no repacked second copy.
+  // A bf16 layer's weight is in oneDNN's own blocked layout for its bf16 matmul (wei_md; 22 %
+  // faster than reading plain "ba" on Zen 4: 2.6 vs 3.2 ms for 973x384x1536, docs/perf.md),
+  // made once; plain_bf16 only if some row count cannot take that layout (never seen).
   Tensor weight;
+  dnnl::memory::desc wei_md;
+  Tensor plain_bf16;
   Tensor bias;  // (out,) f32 or undefined, owned
   std::mutex mu;
   struct Entry {
     dnnl::matmul prim;
     dnnl::memory::desc scratchpad;
     bool manual_epilogue = false;  // scale / accumulate applied by our loop, not post-ops
+    bool plain_weights = false;    // reads plain_bf16 (this M refused the packed layout)
   };
   std::map<Key, Entry> cache;
 };
+
+// w16 (out, in) bf16 into the layout oneDNN's bf16 matmul asks for (queried at 1024 rows, the
+// order of DA3's token counts; the layout depends on K and N).
+void Linear::pack_bf16_weight(const Tensor& w16) const {
+  Impl& im = *impl_;
+  const int64_t in = in_, out = out_;
+  auto& eng = cpu_engine();
+  const dnnl::memory::desc plain({in, out}, dt::bf16, tag::ba);
+  const dnnl::matmul::primitive_desc pd(
+      dnnl::matmul::desc(dnnl::memory::desc({1024, in}, dt::bf16, tag::ab), dnnl::memory::desc({in, out}, dt::bf16, tag::any),
+                         dnnl::memory::desc({1024, out}, dt::f32, tag::ab)),
+      eng);
+  const dnnl::memory::desc packed = pd.weights_desc();
+  if (packed == plain || std::string(pd.impl_info_str()).rfind("ref", 0) == 0) {
+    im.weight = w16;
+    im.wei_md = plain;
+    return;
+  }
+  Tensor buf = Tensor::empty({static_cast<int64_t>((packed.get_size() + 1) / 2)}, DType::BF16);
+  dnnl::memory from(plain, eng, const_cast<void*>(w16.data())), to(packed, eng, buf.data());
+  dnnl::stream s(eng);
+  dnnl::reorder(from, to).execute(s, from, to);
+  s.wait();
+  im.weight = buf;
+  im.wei_md = packed;
+}
 
 Linear::Linear(const Tensor& weight, const Tensor& bias, std::string name, const Tensor& fold_scale, DType compute)
     : compute_(compute), name_(std::move(name)) {
@@ -101,7 +133,8 @@ Linear::Linear(const Tensor& weight, const Tensor& bias, std::string name, const
   // A bf16 layer rounds an owned (folded / converted) copy now, so the f32 one is freed at once;
   // a view of the checkpoint is rounded on first use (layers that never run, like the camera
   // encoder without poses, hold no copy: 13 MB in DA3-SMALL).
-  if (compute_ == DType::BF16 && !in_place) impl_->weight = impl_->weight.to(DType::BF16);  // checked above in f32
+  if (compute_ == DType::BF16 && !in_place) pack_bf16_weight(impl_->weight.to(DType::BF16));  // checked above in f32
+  if (compute_ == DType::F32) impl_->wei_md = dnnl::memory::desc({in_, out_}, dt::f32, tag::ba);
 }
 
 // The first bf16 forward of a layer whose weight is still the checkpoint's f32 view: round it,
@@ -109,7 +142,7 @@ Linear::Linear(const Tensor& weight, const Tensor& bias, std::string name, const
 void Linear::round_weight_to_bf16_locked() const {
   if (impl_->weight.dtype() == DType::BF16) return;
   const Tensor f32 = impl_->weight;
-  impl_->weight = f32.to(DType::BF16);
+  pack_bf16_weight(f32.to(DType::BF16));
   da3::detail::drop_file_pages(f32.data(), static_cast<size_t>(f32.numel()) * sizeof(float));
 }
 
@@ -157,9 +190,9 @@ Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {
       // oneDNN 2.6 has no optimised matmul for some post-op chains (binary_mul + sum runs its
       // reference kernel, ~100x slower: measured). Ask for the full chain, and if only "ref"
       // offers it, keep the activation in oneDNN and apply scale / accumulate in our own loop.
-      auto make_pd = [&](bool with_scale_sum) {
+      auto make_pd = [&](bool with_scale_sum, bool plain_weights) {
         dnnl::memory::desc src_md({m, in_}, src_t, tag::ab);
-        dnnl::memory::desc w_md({in_, out_}, wei_t, tag::ba);
+        const dnnl::memory::desc w_md = plain_weights ? dnnl::memory::desc({in_, out_}, wei_t, tag::ba) : impl_->wei_md;
         dnnl::memory::desc dst_md({m, out_}, dst_t, tag::ab);
         dnnl::post_ops po;
         if (ep.act == Activation::Gelu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
@@ -176,13 +209,31 @@ Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {
         }
         return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, w_md, dst_md), attr, eng);
       };
-      dnnl::matmul::primitive_desc pd = make_pd(true);
+      // The packed bf16 layout, unless this row count's kernel refuses it (then plain weights,
+      // made once from the packed ones).
+      bool plain = false;
+      dnnl::matmul::primitive_desc pd;
+      try {
+        pd = make_pd(true, false);
+      } catch (const dnnl::error&) {
+        DA3_CHECK(bf16, name_ + ": oneDNN has no f32 matmul for this shape");
+        plain = true;
+        pd = make_pd(true, true);
+      }
       bool manual = false;
       if ((ep.scale || ep.accumulate) && std::string(pd.impl_info_str()).rfind("ref", 0) == 0) {
-        pd = make_pd(false);
+        pd = make_pd(false, plain);
         manual = true;
       }
-      Impl::Entry e{dnnl::matmul(pd), pd.scratchpad_desc(), manual};
+      if (plain && !impl_->plain_bf16.defined()) {
+        impl_->plain_bf16 = Tensor::empty({out_, in_}, DType::BF16);
+        dnnl::memory from(impl_->wei_md, eng, impl_->weight.data());
+        dnnl::memory to({{in_, out_}, dt::bf16, tag::ba}, eng, impl_->plain_bf16.data());
+        dnnl::stream rs(eng);
+        dnnl::reorder(from, to).execute(rs, from, to);
+        rs.wait();
+      }
+      Impl::Entry e{dnnl::matmul(pd), pd.scratchpad_desc(), manual, plain};
       it = impl_->cache.emplace(key, std::move(e)).first;
     }
     entry = &it->second;
@@ -193,7 +244,9 @@ Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {
   Tensor tmp = manual ? Tensor::empty(out_shape) : Tensor();
   dnnl::memory src({{m, in_}, src_t, tag::ab}, eng, xc.data());
   dnnl::memory dst({{m, out_}, dst_t, tag::ab}, eng, manual ? tmp.data() : y.data());
-  dnnl::memory wei({{in_, out_}, wei_t, tag::ba}, eng, impl_->weight.data());
+  dnnl::memory wei = entry->plain_weights
+                        ? dnnl::memory({{in_, out_}, dt::bf16, tag::ba}, eng, impl_->plain_bf16.data())
+                        : dnnl::memory(impl_->wei_md, eng, impl_->weight.data());
   std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}};
   if (impl_->bias.defined())
     args.emplace(DNNL_ARG_BIAS, dnnl::memory({{1, out_}, dt::f32, tag::ab}, eng, impl_->bias.data()));

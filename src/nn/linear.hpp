@@ -49,6 +49,7 @@ class Linear {
  private:
   struct Impl;
   void round_weight_to_bf16_locked() const;
+  void pack_bf16_weight(const Tensor& w16) const;
   std::shared_ptr<Impl> impl_;
   int64_t in_ = 0, out_ = 0;
   DType compute_ = DType::F32;

@@ -2,6 +2,7 @@
 #include "kernels/cpu/conv3x3_winograd.hpp"
 
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <new>
 
@@ -57,9 +58,14 @@ bool conv3x3_winograd_isa_supported(WinogradIsa isa) {
   return false;
 }
 
+// DA3_WINOGRAD_ISA=avx2 keeps the AVX2 body on an AVX-512 machine (benchmarks compare the two
+// that way); anything else, or an ISA the CPU lacks, leaves the automatic choice.
 WinogradIsa conv3x3_winograd_best_isa() {
-  static const WinogradIsa best =
-      conv3x3_winograd_isa_supported(WinogradIsa::Avx512) ? WinogradIsa::Avx512 : WinogradIsa::Avx2;
+  static const WinogradIsa best = [] {
+    const char* e = std::getenv("DA3_WINOGRAD_ISA");
+    if (e && std::strcmp(e, "avx2") == 0) return WinogradIsa::Avx2;
+    return conv3x3_winograd_isa_supported(WinogradIsa::Avx512) ? WinogradIsa::Avx512 : WinogradIsa::Avx2;
+  }();
   return best;
 }
 
