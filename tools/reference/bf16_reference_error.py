@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import load_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -53,16 +52,7 @@ def main(argv=None) -> int:
     print(f"{'fixture/case':40s} " + " ".join(f"{k:>15s}" for k in KEYS))
     for name, spec in mf.FIXTURES.items():
         fixture_dir = ROOT / "tests" / "fixtures" / name
-        torch.manual_seed(0)
-        net = mf.build_net(spec)
-        wrapper = mf.build_wrapper(spec, net)
-        model_file = str(fixture_dir / "model.safetensors")
-        state = load_file(model_file)
-        with safe_open(model_file, framework="pt") as f:
-            for dropped, kept in (f.metadata() or {}).items():
-                if kept in state:
-                    state[dropped] = state[kept]
-        wrapper.load_state_dict(state, strict=True)
+        net = mf.load_fixture_net(spec, fixture_dir)
         for case in spec.cases:
             stored = load_file(str(mf.case_file(fixture_dir, case)))
             with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -706,11 +706,10 @@ def case_file(fixture_dir: Path, case: Case) -> Path:
     return fixture_dir / f"forward_{case.name}.safetensors"
 
 
-def verify_reload(spec: FixtureSpec, fixture_dir: Path) -> None:
-    """Load model.safetensors into a freshly built (default-initialised) network, resolving
-    the de-duplicated keys through the file's __metadata__, and rerun every case: the
-    stored file alone must reproduce the stored forward tensors exactly. This is the same
-    job the C++ loader has to do."""
+def load_fixture_net(spec: FixtureSpec, fixture_dir: Path) -> DepthAnything3Net:
+    """A freshly built (default-initialised) network with the fixture's model.safetensors
+    loaded, the de-duplicated keys resolved through the file's __metadata__ (the same job the
+    C++ loader has to do)."""
     torch.manual_seed(0)
     net = build_net(spec)
     wrapper = build_wrapper(spec, net)
@@ -721,6 +720,13 @@ def verify_reload(spec: FixtureSpec, fixture_dir: Path) -> None:
             if kept in state:
                 state[dropped] = state[kept]
     wrapper.load_state_dict(state, strict=True)
+    return net
+
+
+def verify_reload(spec: FixtureSpec, fixture_dir: Path) -> None:
+    """Rerun every case on the network loaded from the fixture's own file: the stored file
+    alone must reproduce the stored forward tensors exactly."""
+    net = load_fixture_net(spec, fixture_dir)
     for case in spec.cases:
         tensors, _, _ = compute_case(net, spec, case)
         stored = load_file(str(case_file(fixture_dir, case)))
