@@ -65,17 +65,19 @@ def reference_worker(args) -> int:
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.autocast)
     with torch.no_grad(), autocast:
         wrapper.model(image)  # warm-up
-        times, stages = [], []
+        times, cpu, stages = [], [], []
         for _ in range(args.repeat):
             stage_ms.clear()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             out = wrapper.model(image)
             times.append((time.perf_counter() - t0) * 1e3)
+            cpu.append((time.process_time() - c0) * 1e3)
             stages.append(dict(stage_ms))
     save_file({"depth": out["depth"].float().contiguous()}, args.ref_out)
     rss = peak_rss_bytes()
     mid = sorted(range(len(times)), key=times.__getitem__)[len(times) // 2]
-    print(json.dumps({"median_ms": statistics.median(times), "peak_rss_bytes": rss, "stages_ms": stages[mid]}))
+    print(json.dumps({"median_ms": statistics.median(times), "median_cpu_ms": statistics.median(cpu),
+                      "peak_rss_bytes": rss, "stages_ms": stages[mid]}))
     return 0
 
 
@@ -90,6 +92,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     ap.add_argument("--autocast", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="also compare process CPU time per forward (all threads), both sides with "
+                         "OMP_WAIT_POLICY=PASSIVE: steadier than wall time when other jobs share the machine")
     ap.add_argument("--da3", default=str(ROOT / "build" / "release" / "da3"))
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--input", help=argparse.SUPPRESS)
@@ -114,6 +119,8 @@ def main(argv=None) -> int:
     image = torch.randn(1, args.views, 3, h, w, generator=g)
     save_file({"image": image}, str(tmp / "input.safetensors"))
     env = dict(os.environ, DA3_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
+    if args.cpu_time:
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
 
     def reference(autocast: bool, out: str) -> dict:
         cmd = [sys.executable, __file__, "--worker", "--preset", args.preset, "--size", args.size,
@@ -125,20 +132,24 @@ def main(argv=None) -> int:
 
     bf16 = args.precision == "bf16"
     ref_ms, ac_ms, ours_ms, ref_rss, ac_rss, ours_rss = [], [], [], 0, 0, 0
+    ref_cpu, ac_cpu, ours_cpu = [], [], []
     ours, ref = {}, {}
     for r in range(args.rounds):
         ref = reference(False, "ref.safetensors")
         ref_ms.append(ref["median_ms"])
+        ref_cpu.append(ref["median_cpu_ms"])
         ref_rss = max(ref_rss, ref["peak_rss_bytes"])
         if bf16:
             ac = reference(True, "ref_bf16.safetensors")
             ac_ms.append(ac["median_ms"])
+            ac_cpu.append(ac["median_cpu_ms"])
             ac_rss = max(ac_rss, ac["peak_rss_bytes"])
         p = subprocess.run([args.da3, "bench", "model", "-m", str(model_dir), "--size", args.size, "--views",
                             str(args.views), "--repeat", str(args.repeat), "--precision", args.precision, "--json"],
                            check=True, capture_output=True, text=True, env=env)
         ours = json.loads(p.stdout.strip().splitlines()[-1])
         ours_ms.append(ours["median_ms"])
+        ours_cpu.append(ours["median_cpu_ms"])
         ours_rss = max(ours_rss, ours["peak_rss_bytes"])
         extra = f", reference bf16 autocast {ac_ms[-1]:.0f} ms" if bf16 else ""
         print(f"round {r + 1}: reference {ref_ms[-1]:.0f} ms{extra}, da3 {ours_ms[-1]:.0f} ms", flush=True)
@@ -164,6 +175,15 @@ def main(argv=None) -> int:
         c = load_file(str(tmp / "ref_bf16.safetensors"))["depth"].double()
         print(f"  PyTorch bf16 autocast depth vs its fp32 (norm-wise) {float((c - b).norm() / b.norm()):.2e}")
     print(f"  depth rel. difference vs PyTorch fp32 (norm-wise) {rel:.2e}")
+    if args.cpu_time:
+        rc, oc = statistics.median(ref_cpu), statistics.median(ours_cpu)
+        line = f"  CPU time per forward: PyTorch fp32 {rc:.1f} ms"
+        if bf16:
+            line += f", PyTorch bf16 autocast {statistics.median(ac_cpu):.1f} ms"
+        line += f", da3.cpp {oc:.1f} ms; ratio da3/PyTorch fp32 {oc / rc:.2f}"
+        if bf16:
+            line += f", da3/PyTorch bf16 {oc / statistics.median(ac_cpu):.2f}"
+        print(line)
     print("  stages (PyTorch, last round):", json.dumps({k: round(v, 1) for k, v in ref.get("stages_ms", {}).items()}))
     print("  stages (da3, last round):    ", json.dumps({k: round(v, 1) for k, v in ours.get("stages_ms", {}).items()}))
     return 0

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <ctime>
 
 #include "da3/model.hpp"
 #include "da3/profile.hpp"
@@ -19,6 +20,14 @@ namespace {
 
 double now_ms() {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// CPU time of the whole process (all threads), in ms: on a machine other jobs share, the
+// steadier measure of work done (with OMP_WAIT_POLICY=PASSIVE, so idle threads do not spin).
+double process_cpu_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) * 1e-6;
 }
 
 double median(std::vector<double> v) {
@@ -75,14 +84,15 @@ Action add_bench_model_command(CLI::App& bench) {
     // Converted / folded / packed weights (made at load or on first use; the rest stay mapped):
     // what is still live once the warm-up's activations are gone.
     const uint64_t weights_owned = tensor_bytes_live();
-    std::vector<double> total, backbone, patch_embed, blocks, head, camera, other;
+    std::vector<double> total, cpu, backbone, patch_embed, blocks, head, camera, other;
     uint64_t flops = 0;
     reset_tensor_bytes_peak();
     for (int r = 0; r < o->repeat; ++r) {
       reset_flop_counter();
-      const double s = now_ms();
+      const double s = now_ms(), c = process_cpu_ms();
       model.forward(x);
       total.push_back(now_ms() - s);
+      cpu.push_back(process_cpu_ms() - c);
       flops = flops_counted();
       const StageTimes t = model.last_stage_times();
       backbone.push_back(t.backbone_ms);
@@ -101,7 +111,7 @@ Action add_bench_model_command(CLI::App& bench) {
       nlohmann::ordered_json j = {{"preset", model.config().model_name}, {"height", h}, {"width", w},
                                   {"views", o->views}, {"threads", num_threads()}, {"precision", o->precision},
                                   {"backend", attention_backend_name(resolve_attention_backend(Device::CPU, {}))},
-                                  {"load_ms", load_ms}, {"median_ms", med},
+                                  {"load_ms", load_ms}, {"median_ms", med}, {"median_cpu_ms", median(cpu)},
                                   {"stages_ms", {{"backbone", median(backbone)}, {"patch_embed", median(patch_embed)},
                                                  {"blocks", median(blocks)}, {"head", median(head)},
                                                  {"camera", median(camera)}, {"other", median(other)}}},
@@ -116,6 +126,8 @@ Action add_bench_model_command(CLI::App& bench) {
                 model.config().model_name.c_str(), w, h, o->views, num_threads(), o->precision.c_str());
     std::printf("load            %9.1f ms\n", load_ms);
     std::printf("forward median  %9.1f ms  (%d runs)\n", med, o->repeat);
+    std::printf("  CPU time      %9.1f ms  (all threads; steadier than wall time on a shared machine, "
+                "with OMP_WAIT_POLICY=PASSIVE)\n", median(cpu));
     std::printf("  backbone      %9.1f ms\n", median(backbone));
     std::printf("    patch embed %9.1f ms\n", median(patch_embed));
     std::printf("    blocks      %9.1f ms\n", median(blocks));
