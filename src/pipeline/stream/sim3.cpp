@@ -39,9 +39,11 @@ Vec3 mat3_apply(const Mat3& a, const Vec3& v) {
 }
 
 double rotation_angle_between(const Mat3& a, const Mat3& b) {
-  const Mat3 d = mat3_mul(a, mat3_transpose(b));
-  const double c = std::clamp((d[0] + d[4] + d[8] - 1) / 2, -1.0, 1.0);
-  return std::acos(c);
+  // ||a - b||_F = ||a bᵀ - I||_F = 2√2 sin(θ/2): accurate for small angles, where
+  // acos((tr - 1) / 2) loses half the digits (float32 rotations would read as 0.01°).
+  double f2 = 0;
+  for (int k = 0; k < 9; ++k) f2 += (a[k] - b[k]) * (a[k] - b[k]);
+  return 2 * std::asin(std::min(1.0, std::sqrt(f2) / (2 * std::sqrt(2.0))));
 }
 
 Mat3 rotation_from_axis_angle(const Vec3& axis, double angle) {
