@@ -170,6 +170,13 @@ TEST(StreamOutputs, VoxelGridMergesAndRoundTrips) {
   // rows 0 and 1 at y = 2 (10 + row) / 1000, weighted 1 and 5: 2 (10 + 5/6) / 1000
   EXPECT_NEAR(g.points()[0].xyz[1], 2 * (10 + 5.0 / 6) / 1000, 1e-6);
   EXPECT_EQ(g.points()[0].py, 1);  // the most confident pixel is the observation kept
+  // Far from the origin the mean is as precise (sums are kept relative to the voxel).
+  stream::StreamFrame far = f;
+  far.w2c = {1, 0, 0, -1000, 0, 1, 0, -1000, 0, 0, 1, -1000};  // camera centre at (1000, 1000, 1000)
+  stream::VoxelGrid gf(0.1);
+  gf.add_frame(far, 0);
+  ASSERT_EQ(gf.size(), 1u);
+  EXPECT_NEAR(gf.points()[0].xyz[1], 1000 + 2 * (10 + 5.0 / 6) / 1000, 1.2e-4);  // float32 at 1000: 6e-5
   stream::VoxelGrid h(0.0005);
   h.add_frame(f, 50);  // the confident half only, each its own voxel
   EXPECT_EQ(h.size(), 4u);

@@ -15,7 +15,7 @@ namespace da3::stream {
 namespace {
 
 constexpr int64_t kHalfRange = int64_t(1) << 20;  // 21 bits per axis in the key
-constexpr char kMagic[8] = {'D', 'A', '3', 'V', 'O', 'X', '1', '\n'};
+constexpr char kMagic[8] = {'D', 'A', '3', 'V', 'O', 'X', '2', '\n'};
 
 }  // namespace
 
@@ -57,13 +57,13 @@ void VoxelGrid::add_frame(const StreamFrame& f, double conf_percentile) {
       }
       const uint64_t key = (uint64_t(k[0] + kHalfRange) << 42) | (uint64_t(k[1] + kHalfRange) << 21) |
                            uint64_t(k[2] + kHalfRange);
-      const double w = std::max(c, 1e-6f);
+      const float w = std::max(c, 1e-6f);
       auto [it, fresh] = voxels_.try_emplace(key, Voxel{});
       Voxel& v = it->second;
       if (fresh) v.best_conf = -INFINITY;
       for (int a = 0; a < 3; ++a) {
-        v.sum[a] += w * p[a];
-        v.rgb_sum[a] += static_cast<float>(w) * f.rgb[i * 3 + a];
+        v.sum[a] += w * static_cast<float>(p[a] - double(k[a]) * voxel_size_);
+        v.rgb_sum[a] += w * f.rgb[i * 3 + a];
       }
       v.weight += w;
       if (c > v.best_conf) v.best_conf = c, v.frame = f.index, v.px = x, v.py = y;
@@ -79,9 +79,11 @@ std::vector<FusedPoint> VoxelGrid::points() const {
   out.reserve(keys.size());
   for (uint64_t key : keys) {
     const Voxel& v = voxels_.at(key);
+    const int64_t k[3] = {int64_t((key >> 42) & 0x1FFFFF) - kHalfRange, int64_t((key >> 21) & 0x1FFFFF) - kHalfRange,
+                          int64_t(key & 0x1FFFFF) - kHalfRange};
     FusedPoint p;
     for (int a = 0; a < 3; ++a) {
-      p.xyz[a] = static_cast<float>(v.sum[a] / v.weight);
+      p.xyz[a] = static_cast<float>(double(k[a]) * voxel_size_ + v.sum[a] / v.weight);
       p.rgb[a] = static_cast<uint8_t>(std::clamp(std::lround(v.rgb_sum[a] / v.weight), 0L, 255L));
     }
     p.frame = v.frame;

@@ -42,10 +42,11 @@ class VoxelGrid {
   static VoxelGrid load(const std::string& path);
 
  private:
+  // 44 bytes (+ the hash map's node): float sums keep ~7 digits, far finer than a voxel.
   struct Voxel {
-    double sum[3];     // Σ c · xyz
+    float sum[3];      // Σ c · (xyz - the voxel's corner): small numbers, so float keeps precision
     float rgb_sum[3];  // Σ c · rgb
-    double weight;     // Σ c
+    float weight;      // Σ c
     float best_conf;
     int32_t px, py;
     int64_t frame;
