@@ -296,6 +296,7 @@ RobustSim3Result estimate_sim3_robust(const std::vector<Vec3>& x_all, const std:
   Sim3 T = best;
   double sigma = 1.4826 * std::sqrt(best_med);
   double spread = 0;  // the points' weighted spread σx σy, to put rotation terms in the same units
+  double var_y = 0;   // σy², to measure translation changes against
   {
     double W = 0, vx = 0, vy = 0;
     Vec3 mx{}, my{};
@@ -306,6 +307,7 @@ RobustSim3Result estimate_sim3_robust(const std::vector<Vec3>& x_all, const std:
     for (int c = 0; c < 3; ++c) mx[c] /= W, my[c] /= W;
     for (size_t i = 0; i < n; ++i) vx += w[i] * squared_distance(x[i], mx), vy += w[i] * squared_distance(y[i], my);
     spread = std::sqrt(vx / W) * std::sqrt(vy / W);
+    var_y = vy / W;
   }
   std::vector<double> iw(n), rw(rotations.size());
   for (int it = 0; it < o.irls_iterations; ++it) {
@@ -328,10 +330,11 @@ RobustSim3Result estimate_sim3_robust(const std::vector<Vec3>& x_all, const std:
     }
     Sim3 next;
     if (!umeyama_weighted(x, y, iw, next, rotations, rw)) break;
+    // Relative change of the transform: scale, angle, and translation over the points' spread.
     const double change = std::fabs(next.s / T.s - 1) + rotation_angle_between(next.R, T.R) +
-                          std::sqrt(squared_distance(next.t, T.t)) / (sigma + 1e-300) * 1e-3;
+                          std::sqrt(squared_distance(next.t, T.t) / var_y);
     T = next;
-    if (change < 1e-12) break;
+    if (change < 1e-10) break;
   }
 
   // Stage 3, inlier refit: Cauchy weights never reach zero, so the outliers still pull a
