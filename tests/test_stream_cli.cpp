@@ -59,7 +59,7 @@ TEST(StreamCli, VideoStreamWritesEveryOutput) {
   const std::string v = write_video(d, 20);
   ASSERT_FALSE(v.empty()) << "OpenCV cannot write MJPG/AVI here";
   const std::string out = d.file("out");
-  const CliRun r = run_da3("video " + v + model() + "--stream --fps 100 --window 6 --overlap 2 -f ply,glb,colmap -o " + out);
+  const CliRun r = run_da3("video " + v + model() + "--stream --fps 100 --window 6 --overlap 2 -f ply,glb,colmap --max-points 500 -o " + out);
   ASSERT_EQ(r.rc, 0) << r.output;
   const json t = read_json(out + "/trajectory.json");
   ASSERT_EQ(t.at("frames").size(), 20u);
@@ -79,11 +79,15 @@ TEST(StreamCli, VideoStreamWritesEveryOutput) {
   const cv::Mat first = cv::imread(out + "/frames/000000.jpg");
   EXPECT_EQ(first.cols, t["frames"][0].at("width").get<int>());
   EXPECT_EQ(first.rows, t["frames"][0].at("height").get<int>());
-  EXPECT_TRUE(fs::is_regular_file(out + "/points.ply"));
+  // --max-points caps the fused cloud (the grid holds far more voxels than 500 here).
+  std::ifstream ply(out + "/points.ply", std::ios::binary);
+  std::string line;
+  while (std::getline(ply, line) && line != "end_header")
+    if (line.rfind("element vertex ", 0) == 0) EXPECT_EQ(line, "element vertex 500");
   EXPECT_TRUE(fs::is_regular_file(out + "/scene.glb"));
   EXPECT_TRUE(fs::is_regular_file(out + "/colmap/sparse/0/points3D.bin"));
   // Finished: --resume says so; a new stream into the same directory is refused.
-  CliRun again = run_da3("video " + v + model() + "--stream --fps 100 --window 6 --overlap 2 -f ply,glb,colmap --resume -o " + out);
+  CliRun again = run_da3("video " + v + model() + "--stream --fps 100 --window 6 --overlap 2 -f ply,glb,colmap --max-points 500 --resume -o " + out);
   EXPECT_EQ(again.rc, 0) << again.output;
   EXPECT_NE(again.output.find("already complete"), std::string::npos) << again.output;
   again = run_da3("video " + v + model() + "--stream --fps 100 --window 6 --overlap 2 -o " + out);

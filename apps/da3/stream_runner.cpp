@@ -164,6 +164,7 @@ int run_stream(const std::string& input_id, int64_t total, const NextFrame& next
   }
   oo.voxel_size = args.voxel;
   oo.conf_percentile = scene.conf_percentile;
+  oo.max_points = scene.max_points;
   oo.window = args.window;
   oo.overlap = args.overlap;
   oo.fingerprint = fingerprint(input_id, scene, args);

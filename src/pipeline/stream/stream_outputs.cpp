@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 #include <nlohmann/json.hpp>
 
 #include "da3/error.hpp"
@@ -264,7 +265,21 @@ std::vector<std::string> StreamOutputs::finish() {
   written.push_back(path("trajectory.json"));
 
   if (grid_ && (opt_.ply || opt_.glb || opt_.colmap)) {
-    const std::vector<FusedPoint> pts = grid_->points();
+    std::vector<FusedPoint> pts = grid_->points();
+    if (opt_.max_points > 0 && static_cast<int64_t>(pts.size()) > opt_.max_points) {
+      // A seeded random subset, kept in grid order: the same run gives the same files.
+      std::vector<size_t> idx(pts.size());
+      for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+      std::mt19937_64 rng(0);
+      for (size_t i = 0; i < static_cast<size_t>(opt_.max_points); ++i)
+        std::swap(idx[i], idx[i + std::uniform_int_distribution<size_t>(0, idx.size() - 1 - i)(rng)]);
+      idx.resize(static_cast<size_t>(opt_.max_points));
+      std::sort(idx.begin(), idx.end());
+      std::vector<FusedPoint> kept;
+      kept.reserve(idx.size());
+      for (size_t i : idx) kept.push_back(pts[i]);
+      pts.swap(kept);
+    }
     std::vector<float> xyz;
     std::vector<uint8_t> rgb;
     xyz.reserve(pts.size() * 3);

@@ -25,6 +25,7 @@ struct StreamOutputOptions {
   bool ply = false, glb = false, colmap = false;  // fused outputs
   double voxel_size = 0;                          // 0: auto_voxel_size(first frame)
   double conf_percentile = 40;                    // fusion: pixels below it in their frame are dropped
+  int64_t max_points = 1'000'000;                 // fused outputs: a seeded random subset above this
   int jpeg_quality = 95;
   // Describes the run (inputs and every setting that changes results); a resumed run must
   // present the same one.
