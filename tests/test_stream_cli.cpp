@@ -142,6 +142,8 @@ TEST(StreamCli, BadArgumentsAreOneClearLine) {
   const CliRun r = run_da3("infer " + d.file("mixed") + model() + "--stream -o " + d.file("m"));
   EXPECT_EQ(r.rc, 1) << r.output;
   EXPECT_NE(r.output.find("images of one size"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(d.file("m")));  // failed before any frame was final: nothing written
+  EXPECT_FALSE(fs::exists(d.file("nothing")));
 }
 
 }  // namespace

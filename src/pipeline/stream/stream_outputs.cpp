@@ -90,17 +90,22 @@ std::string frame_stem(int64_t index) {
   return b;
 }
 
-StreamOutputs::StreamOutputs(const std::string& out_dir, const StreamOutputOptions& o, bool) : dir_(out_dir), opt_(o) {
+StreamOutputs::StreamOutputs(const std::string& out_dir, const StreamOutputOptions& o, bool) : dir_(out_dir), opt_(o) {}
+
+StreamOutputs::StreamOutputs(const std::string& out_dir, const StreamOutputOptions& o) : dir_(out_dir), opt_(o) {
+  if (fs::exists(path(".stream/state.json")))
+    throw Error("'" + dir_ + "' already holds a stream; continue it with --resume, or choose another -o");
+  // Nothing is created until the first frame is final: a stream that fails before (a bad
+  // model, an unreadable first window) leaves no files behind.
+}
+
+void StreamOutputs::start() {
+  if (log_fd_ >= 0) return;
   std::error_code ec;
   for (const char* sub : {"", "frames", "depth", ".stream"}) {
     fs::create_directories(fs::path(dir_) / sub, ec);
     if (ec) throw Error("cannot create '" + (fs::path(dir_) / sub).string() + "': " + ec.message());
   }
-}
-
-StreamOutputs::StreamOutputs(const std::string& out_dir, const StreamOutputOptions& o) : StreamOutputs(out_dir, o, true) {
-  if (fs::exists(path(".stream/state.json")))
-    throw Error("'" + dir_ + "' already holds a stream; continue it with --resume, or choose another -o");
   log_fd_ = ::open(path(".stream/log.jsonl").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
   if (log_fd_ < 0) throw Error("cannot write '" + path(".stream/log.jsonl") + "': " + std::strerror(errno));
 }
@@ -126,6 +131,8 @@ std::unique_ptr<StreamOutputs> StreamOutputs::resume(const std::string& out_dir,
   point.frames_final = out->frames_final_ = st.at("frames_final").get<int64_t>();
   out->log_lines_ = st.at("log_lines").get<int64_t>();
   if (point.finished) return out;
+  std::error_code ec;
+  for (const char* sub : {"frames", "depth"}) fs::create_directories(fs::path(out_dir) / sub, ec);
   // The log back to the last finished window: lines after it belong to a window that did not
   // finish, and will be written again.
   const int64_t bytes = st.at("log_bytes").get<int64_t>();
@@ -161,6 +168,7 @@ void StreamOutputs::append_log(const std::string& line) {
 }
 
 void StreamOutputs::on_frame(const StreamFrame& f) {
+  start();
   const std::string stem = frame_stem(f.index);
   io::write_file_atomic(path("frames/" + stem + ".jpg"), io::encode_jpeg_rgb8(f.rgb.data(), f.width, f.height, opt_.jpeg_quality));
   {
@@ -238,6 +246,7 @@ void StreamOutputs::write_state(bool finished) {
 }
 
 std::vector<std::string> StreamOutputs::finish() {
+  start();
   if (log_fd_ >= 0 && ::fsync(log_fd_) != 0) throw Error("cannot flush '" + path(".stream/log.jsonl") + "'");
   std::vector<std::string> written;
   // trajectory.json from the log (the only record of every frame: nothing per frame stays in memory).

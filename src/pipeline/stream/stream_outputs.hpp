@@ -60,6 +60,7 @@ class StreamOutputs : public StreamSink {
  private:
   StreamOutputs(const std::string& out_dir, const StreamOutputOptions& options, bool);
   std::string path(const std::string& rel) const;
+  void start();  // creates the directories and the log (a new stream: on its first final frame)
   void append_log(const std::string& line);
   void write_state(bool finished);
 
