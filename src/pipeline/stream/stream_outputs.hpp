@@ -8,7 +8,7 @@
 //   points.ply, scene.glb the fused cloud (voxel grid), when asked for
 //   colmap/               sparse/0/*.bin and text/*.txt; image names are the files in frames/
 //   .stream/              resume state: state.json, log.jsonl (one line per final frame and per
-//                         window), voxels.bin (the grid, with ply/glb/colmap)
+//                         window), voxels-<windows>.bin (the grid, with ply/glb/colmap)
 // Every file is written atomically; directories of files (colmap/) appear whole.
 #include <cstdint>
 #include <memory>
