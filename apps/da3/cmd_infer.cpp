@@ -13,6 +13,7 @@
 #include "io/npz.hpp"
 #include "da3_commands.hpp"
 #include "scene_runner.hpp"
+#include "stream_runner.hpp"
 
 namespace da3::cli {
 
@@ -21,6 +22,7 @@ Action add_infer_command(CLI::App& app) {
     std::vector<std::string> inputs;
     std::string views = "all", poses;
     SceneArgs scene;
+    StreamArgs stream;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("infer", "Depth, cameras and point clouds from images (files, directories, globs)");
@@ -31,8 +33,15 @@ Action add_infer_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--poses", o->poses,
                   "Input cameras: .npz (np.savez) with extrinsics (N,4,4) world-to-camera, intrinsics (N,3,3)");
+  add_stream_options(cmd, o->stream);
 
   return [o] {
+    if (o->stream.enabled) {  // streaming reconstruction of an ordered sequence: stream_runner.cpp
+      if (!o->poses.empty() || o->views != "all")
+        throw Error("--stream takes neither --poses nor --views single (each window is one multi-view scene)");
+      return run_image_stream(o->inputs, o->scene, o->stream);
+    }
+    if (o->stream.resume) throw Error("--resume continues a --stream run; add --stream");
     // Everything that can be wrong with the arguments is found before the model loads.
     SceneRunner runner(o->scene);
     CameraInputs cams;

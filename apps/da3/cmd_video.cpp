@@ -13,6 +13,7 @@
 #include "da3_commands.hpp"
 #include "pipeline/video_frames.hpp"
 #include "scene_runner.hpp"
+#include "stream_runner.hpp"
 
 namespace da3::cli {
 
@@ -22,6 +23,7 @@ Action add_video_command(CLI::App& app) {
     double fps = 1.0;
     int chunk = 0;
     SceneArgs scene;
+    StreamArgs stream;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("video", "Depth and cameras from frames sampled from a video (OpenCV/FFmpeg)");
@@ -33,8 +35,14 @@ Action add_video_command(CLI::App& app) {
                   "of N frames into OUT/chunk_0000, OUT/chunk_0001, ...")
       ->capture_default_str();
   add_scene_options(cmd, o->scene);
+  add_stream_options(cmd, o->stream);
 
   return [o] {
+    if (o->stream.enabled) {  // streaming reconstruction: stream_runner.cpp
+      if (o->chunk != 0) throw Error("--chunk and --stream exclude each other (--window sets the frames per window)");
+      return run_video_stream(o->file, o->fps, o->scene, o->stream);
+    }
+    if (o->stream.resume) throw Error("--resume continues a --stream run; add --stream");
     // Arguments first, then the video is opened: both fail before the model loads.
     if (o->chunk < 0) throw Error("--chunk must be 0 (all frames in one scene) or a positive number of views");
     SceneRunner runner(o->scene);

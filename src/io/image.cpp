@@ -130,6 +130,15 @@ std::vector<uint8_t> encode_png_gray16(const uint16_t* values, int width, int he
   return encode_png(src, "16-bit PNG encoding failed");
 }
 
+std::vector<uint8_t> encode_jpeg_rgb8(const uint8_t* rgb, int width, int height, int quality) {
+  const PlaneRef src{const_cast<uint8_t*>(rgb), width, height, 3, PixelType::U8, size_t(width) * 3};
+  std::vector<uint8_t> out;
+  std::string error;
+  if (!media().encode_jpeg(src, quality, out, error))
+    throw Error("JPEG encoding failed" + (error.empty() ? std::string() : ": " + error));
+  return out;
+}
+
 void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes) {
   AtomicFile f(path);
   f.write(bytes.data(), bytes.size());

@@ -27,6 +27,8 @@ DecodedImage decode_rgb(const std::vector<uint8_t>& bytes, const std::string& na
 // PNG in memory (OpenCV's encoder, through the media plugin): 8-bit RGB from RGB bytes, or 16-bit grey.
 std::vector<uint8_t> encode_png_rgb8(const uint8_t* rgb, int width, int height);
 std::vector<uint8_t> encode_png_gray16(const uint16_t* values, int width, int height);
+// Baseline JPEG (quality 1-100) from 8-bit RGB bytes.
+std::vector<uint8_t> encode_jpeg_rgb8(const uint8_t* rgb, int width, int height, int quality = 95);
 
 // Writes `bytes` to `path` atomically.
 void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes);

@@ -19,7 +19,7 @@
 namespace da3::io {
 
 // Bump whenever anything in this header changes.
-constexpr int kMediaPluginAbiVersion = 1;
+constexpr int kMediaPluginAbiVersion = 2;
 
 enum class PixelType { U8, U16, F32 };
 
@@ -79,6 +79,8 @@ class MediaPlugin {
   virtual bool resize(const PlaneRef& src, const PlaneRef& dst, Interpolation interp, std::string& error) noexcept = 0;
   // nullptr when the file cannot be opened (FFmpeg backend only); `error` set when OpenCV said why.
   virtual std::unique_ptr<VideoReader> open_video(const std::string& path, std::string& error) noexcept = 0;
+  // Baseline JPEG of U8 RGB at `quality` (1-100); as encode_png otherwise.
+  virtual bool encode_jpeg(const PlaneRef& src, int quality, std::vector<uint8_t>& jpg, std::string& error) noexcept = 0;
 
  protected:
   ~MediaPlugin() = default;  // the plugin owns its one instance; libda3 never deletes it

@@ -23,6 +23,9 @@ class OpenCvMedia final : public io::MediaPlugin {
   std::unique_ptr<io::VideoReader> open_video(const std::string& path, std::string& error) noexcept override {
     return media_plugin::open_video(path, error);
   }
+  bool encode_jpeg(const io::PlaneRef& src, int quality, std::vector<uint8_t>& jpg, std::string& error) noexcept override {
+    return media_plugin::encode_jpeg(src, quality, jpg, error);
+  }
 };
 
 }  // namespace

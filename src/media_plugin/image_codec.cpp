@@ -56,4 +56,20 @@ bool encode_png(const io::PlaneRef& src, std::vector<uint8_t>& png, std::string&
   return false;
 }
 
+bool encode_jpeg(const io::PlaneRef& src, int quality, std::vector<uint8_t>& jpg, std::string& error) noexcept {
+  try {
+    const cv::Mat m = as_mat(src);
+    if (m.type() != CV_8UC3) {
+      error = "only 8-bit RGB images are encoded as JPEG";
+      return false;
+    }
+    cv::Mat bgr;
+    cv::cvtColor(m, bgr, cv::COLOR_RGB2BGR);
+    return cv::imencode(".jpg", bgr, jpg, {cv::IMWRITE_JPEG_QUALITY, quality});
+  } catch (...) {
+    error = current_exception_text();
+  }
+  return false;
+}
+
 }  // namespace da3::media_plugin

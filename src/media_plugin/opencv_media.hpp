@@ -12,6 +12,7 @@ cv::Mat as_mat(const io::PlaneRef& p);
 
 void decode_rgb(const uint8_t* bytes, size_t size, int reduce, io::DecodeResult& out) noexcept;
 bool encode_png(const io::PlaneRef& src, std::vector<uint8_t>& png, std::string& error) noexcept;
+bool encode_jpeg(const io::PlaneRef& src, int quality, std::vector<uint8_t>& jpg, std::string& error) noexcept;
 bool resize(const io::PlaneRef& src, const io::PlaneRef& dst, io::Interpolation interp, std::string& error) noexcept;
 std::unique_ptr<io::VideoReader> open_video(const std::string& path, std::string& error) noexcept;
 
