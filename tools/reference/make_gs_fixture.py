@@ -20,6 +20,9 @@ Writes, under <out>/tiny-giant-gs/:
                                    and taps (gs_head.resize.{k}, gs_head.output_conv1, NCHW per view
                                    with a leading (1, N)); posed: gs_adapter.pose_scale (1,), the
                                    clamped Umeyama scale the adapter applied
+  gs_ply_<case>.ply                the reference's own export_to_gs_ply of that case's Gaussians
+                                   and depth (border trim, depth <= 0.9 quantile per view, DC-only
+                                   SH, inverse-sigmoid opacity, log scales), for 1view and posed
   sh_rotation.safetensors          unit data for rotate_sh: rotations (K, 3, 3), coefficients
                                    (K, 3, 9), rotated (K, 3, 9) = rotate_sh(coefficients, rotations)
 Reruns are byte-identical (one thread, deterministic algorithms, seeded draws).
@@ -29,6 +32,8 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import tempfile
+from types import SimpleNamespace
 from dataclasses import replace
 from pathlib import Path
 
@@ -41,6 +46,8 @@ from safetensors.torch import load_file, save_file  # noqa: E402
 import depth_anything_3.model.gs_adapter as gs_adapter_module  # noqa: E402
 from depth_anything_3.model.gs_adapter import GaussianAdapter  # noqa: E402
 from depth_anything_3.model.gsdpt import GSDPT  # noqa: E402
+from depth_anything_3.specs import Gaussians  # noqa: E402
+from depth_anything_3.utils.export.gs import export_to_gs_ply  # noqa: E402
 from depth_anything_3.utils.sh_helpers import rotate_sh  # noqa: E402
 
 NAME = "tiny-giant-gs"
@@ -139,6 +146,17 @@ def run_case(net, case: mf.Case) -> dict:
     return {k: v.contiguous() for k, v in tensors.items()}
 
 
+def write_reference_ply(t: dict, path: Path) -> None:
+    """export_to_gs_ply as DepthAnything3.inference(export_format="gs_ply") calls it, on the
+    case's stored Gaussians and depth (its Prediction.depth: (N, H, W) numpy)."""
+    gaussians = Gaussians(means=t["gs_means"], scales=t["gs_scales"], rotations=t["gs_rotations"],
+                          harmonics=t["gs_harmonics"], opacities=t["gs_opacities"])
+    prediction = SimpleNamespace(gaussians=gaussians, depth=t["depth"][0].numpy())
+    with tempfile.TemporaryDirectory() as tmp:
+        export_to_gs_ply(prediction, tmp)
+        shutil.copyfile(Path(tmp) / "gs_ply" / "0000.ply", path)
+
+
 def sh_rotation_data() -> dict:
     """rotate_sh on random rotations, plus the identity and rotations whose rotated y axis is near
     +-y (e3nn's Euler angles are singular there), with random degree-2 coefficients."""
@@ -199,6 +217,8 @@ def main(argv=None) -> int:
         print(f"{path.name}: depth [{t['depth'].min():.3g}, {t['depth'].max():.3g}], "
               f"opacity [{t['gs_opacities'].min():.3g}, {t['gs_opacities'].max():.3g}]"
               + (f", pose scale {float(t['gs_adapter.pose_scale'][0]):.4f}" if case.with_pose else ""))
+        if case.views != 2:
+            write_reference_ply(t, out / f"gs_ply_{case.name}.ply")
     save_file(sh_rotation_data(), str(out / "sh_rotation.safetensors"))
     return 0
 
