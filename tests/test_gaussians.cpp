@@ -189,3 +189,25 @@ void check_gs_ply(const std::string& c) {
 
 TEST(Gaussians, GsPlyMatchesReferenceOneView) { check_gs_ply("1view_56x70"); }
 TEST(Gaussians, GsPlyMatchesReferencePosed) { check_gs_ply("3view_posed_42x56"); }
+
+TEST(Gaussians, CliForwardWritesGaussians) {
+  test::TempDir d;
+  const std::string out = d.file("out.safetensors");
+  const std::string input = dir() + "/forward_2view_42x56.safetensors";
+  test::CliRun r = test::run_cli("forward --gaussians --model " + dir() + " --input " + input + " --output " + out);
+  ASSERT_EQ(r.rc, 0) << r.output;
+  SafetensorsFile got = SafetensorsFile::open(out), ref = SafetensorsFile::open(input);
+  for (const char* name : {"gs_means", "gs_scales", "gs_rotations", "gs_harmonics", "gs_opacities"}) {
+    ASSERT_TRUE(got.contains(name)) << name;
+    EXPECT_LT(test::rel_err(got.tensor(name), ref.tensor(name)), kTol) << name;
+  }
+  // without the flag: no Gaussians
+  r = test::run_cli("forward --model " + dir() + " --input " + input + " --output " + out);
+  ASSERT_EQ(r.rc, 0) << r.output;
+  EXPECT_FALSE(SafetensorsFile::open(out).contains("gs_means"));
+  // a model without a GS head refuses, naming the presets that have one
+  const std::string plain = test::fixtures_dir() + "/tiny-giant-like";
+  r = test::run_cli("forward --gaussians --model " + plain + " --input " + plain + "/forward_1view_70x98.safetensors --output " + out);
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.output.find("da3-giant, da3nested-giant-large"), std::string::npos) << r.output;
+}
