@@ -25,6 +25,10 @@ Writes, under <out>/tiny-giant-gs/:
                                    SH, inverse-sigmoid opacity, log scales), for 1view and posed
   sh_rotation.safetensors          unit data for rotate_sh: rotations (K, 3, 3), coefficients
                                    (K, 3, 9), rotated (K, 3, 9) = rotate_sh(coefficients, rotations)
+and under <out>/tiny-nested-gs/ the same any-view network nested with tiny-mono's metric branch
+(da3nested-giant-large code path; make_nested_fixture.py's construction): config.json,
+model.safetensors, forward_1view_42x56.safetensors with image, depth (metric-scaled),
+scale_factor (1,) and the gs_* fields, which the reference computes before the metric scaling.
 Reruns are byte-identical (one thread, deterministic algorithms, seeded draws).
 """
 from __future__ import annotations
@@ -44,6 +48,7 @@ import make_fixtures as mf  # noqa: E402
 
 from safetensors.torch import load_file, save_file  # noqa: E402
 import depth_anything_3.model.gs_adapter as gs_adapter_module  # noqa: E402
+from depth_anything_3.model.da3 import NestedDepthAnything3Net  # noqa: E402
 from depth_anything_3.model.gs_adapter import GaussianAdapter  # noqa: E402
 from depth_anything_3.model.gsdpt import GSDPT  # noqa: E402
 from depth_anything_3.specs import Gaussians  # noqa: E402
@@ -173,6 +178,48 @@ def sh_rotation_data() -> dict:
     return {"rotations": R.contiguous(), "coefficients": coeffs.contiguous(), "rotated": rotated.contiguous()}
 
 
+NESTED = "tiny-nested-gs"
+NESTED_PRESET = "da3nested-giant-large"
+NESTED_CASE = mf.Case("1view_42x56", views=1, height=42, width=56, seed=65)
+METRIC_SEED = 7007
+
+
+def write_nested(net, s: mf.FixtureSpec, root: Path) -> None:
+    """The nested model: our GS any-view net + tiny-mono's metric net (own seed)."""
+    metric = replace(mf.FIXTURES["tiny-mono"], param_seed=METRIC_SEED)
+    torch.manual_seed(metric.param_seed)
+    da3_metric = mf.build_net(metric)
+    mf.redraw_parameters(da3_metric, metric.param_seed)
+    nested = NestedDepthAnything3Net.__new__(NestedDepthAnything3Net)  # as make_nested_fixture.py
+    torch.nn.Module.__init__(nested)
+    nested.da3, nested.da3_metric = net, da3_metric.eval()
+    nested.eval()
+    wrapper = mf.build_wrapper(replace(s, name=NESTED, preset=NESTED_PRESET), nested)
+    out = root / NESTED
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    config = dict(wrapper._hub_mixin_config or {})
+    config["architecture"] = {"anyview": architecture(s), "metric": mf.architecture_dict(metric)}
+    wrapper.save_pretrained(out, config=config)
+    mf.canonicalize_header(out / "model.safetensors")
+    (out / "README.md").unlink(missing_ok=True)
+    g = torch.Generator().manual_seed(NESTED_CASE.seed)
+    image = mf.make_image(NESTED_CASE, g)
+    torch.manual_seed(NESTED_CASE.seed)
+    with torch.no_grad():
+        o = nested(image, infer_gs=True)
+    t = {"image": image, "depth": o["depth"], "depth_conf": o["depth_conf"], "pred_extrinsics": o["extrinsics"],
+         "pred_intrinsics": o["intrinsics"], "scale_factor": torch.tensor([o["scale_factor"]], dtype=torch.float32)}
+    for f in ("means", "scales", "rotations", "harmonics", "opacities"):
+        t[f"gs_{f}"] = getattr(o["gaussians"], f)
+    assert abs(o["scale_factor"] - 1) > 0.1, "metric scale too close to 1 to tell scaled from unscaled"
+    path = out / f"forward_{NESTED_CASE.name}.safetensors"
+    save_file({k: v.float().contiguous() for k, v in t.items()}, str(path), metadata={"seed": str(NESTED_CASE.seed)})
+    mf.canonicalize_header(path)
+    print(f"{NESTED}/{path.name}: scale_factor {o['scale_factor']:.4f}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=mf.DEFAULT_OUT)
@@ -220,6 +267,7 @@ def main(argv=None) -> int:
         if case.views != 2:
             write_reference_ply(t, out / f"gs_ply_{case.name}.ply")
     save_file(sh_rotation_data(), str(out / "sh_rotation.safetensors"))
+    write_nested(net, s, args.out)
     return 0
 
 
