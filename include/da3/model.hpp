@@ -58,8 +58,8 @@ struct Prediction {
   // reference-view selection (see ref_view), unlike every other output.
   std::map<std::string, Tensor> aux;
   // infer_gs: the reference's world-space Gaussians, G = N·H·W (one per pixel, views in order):
-  // means (1, G, 3), scales (1, G, 3), rotations (1, G, 4) (xyzw with w >= 0, though the
-  // reference names them wxyz), harmonics (1, G, 3, d_sh) (d_sh = 9 for sh_degree 2), opacities (1, G).
+  // means (1, G, 3), scales (1, G, 3), rotations (1, G, 4) (the reference's world_quat_wxyz
+  // as it computes it: mat_to_quat's component order, last component >= 0), harmonics (1, G, 3, d_sh) (d_sh = 9 for sh_degree 2), opacities (1, G).
   // Nested presets: computed by the any-view branch, before the metric scaling.
   Tensor gs_means, gs_scales, gs_rotations, gs_harmonics, gs_opacities;
   // Named tensors under the reference's output names (depth, depth_conf, extrinsics, ...).

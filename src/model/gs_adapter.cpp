@@ -235,8 +235,9 @@ Gaussians GaussianAdapter::forward(const Tensor& extrinsics, const Tensor& intri
         // 2.2) rotation. The reference normalises the xyzw quaternion, reorders it to wxyz and
         //      hands that to quat_to_mat, which reads xyzw: the matrix is that of the quaternion
         //      (x=w, y=x, z=y, w=z). We do the same so the outputs match. The world rotation
-        //      c2w · that matrix goes back through mat_to_quat, whose result is xyzw (w >= 0),
-        //      whatever the reference's name for it says.
+        //      c2w · that matrix goes back through mat_to_quat, whose (x, y, z, w) order (last
+        //      component >= 0) is what the reference returns as world_quat_wxyz, and what its
+        //      gs_ply writes as rot_0..rot_3.
         const float* q = r + o + 3;
         const float qn = std::sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]) + 1e-8f;
         const float as_read[4] = {q[3] / qn, q[0] / qn, q[1] / qn, q[2] / qn};
