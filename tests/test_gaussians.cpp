@@ -3,7 +3,11 @@
 // 1e-4 norm-wise relative, the SH rotation on its own, the Umeyama pose scale, the refusal.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
+#include <iterator>
+#include <map>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -157,16 +161,11 @@ Ply read_ply(const std::string& path) {
   return p;
 }
 
+Prediction fixture_prediction(const std::string& c);
+
 void check_gs_ply(const std::string& c) {
   // The reference's export_to_gs_ply of the stored Gaussians and depth against ours of the same.
-  SafetensorsFile ref = SafetensorsFile::open(dir() + "/forward_" + c + ".safetensors");
-  Prediction p;
-  p.depth = ref.tensor("depth");
-  p.gs_means = ref.tensor("gs_means");
-  p.gs_scales = ref.tensor("gs_scales");
-  p.gs_rotations = ref.tensor("gs_rotations");
-  p.gs_harmonics = ref.tensor("gs_harmonics");
-  p.gs_opacities = ref.tensor("gs_opacities");
+  const Prediction p = fixture_prediction(c);
   test::TempDir tmp;
   pipeline::export_gs_ply(p, tmp.file("gs.ply"));
   const Ply ours = read_ply(tmp.file("gs.ply")), theirs = read_ply(dir() + "/gs_ply_" + c + ".ply");
@@ -189,7 +188,57 @@ void check_gs_ply(const std::string& c) {
   }
 }
 
+Prediction fixture_prediction(const std::string& c) {
+  SafetensorsFile ref = SafetensorsFile::open(dir() + "/forward_" + c + ".safetensors");
+  Prediction p;
+  p.depth = ref.tensor("depth");
+  p.gs_means = ref.tensor("gs_means");
+  p.gs_scales = ref.tensor("gs_scales");
+  p.gs_rotations = ref.tensor("gs_rotations");
+  p.gs_harmonics = ref.tensor("gs_harmonics");
+  p.gs_opacities = ref.tensor("gs_opacities");
+  return p;
+}
+
 }  // namespace
+
+TEST(Gaussians, GsSplatDecodesToTheGsPly) {
+  // No reference writes .splat: each record is decoded and matched, by position, to the row of
+  // the reference's own gs_ply it must come from.
+  test::TempDir tmp;
+  pipeline::export_gs_splat(fixture_prediction("1view_56x70"), tmp.file("gs.splat"));
+  const Ply ply = read_ply(dir() + "/gs_ply_1view_56x70.ply");
+  std::map<std::array<float, 3>, const float*> by_pos;
+  size_t finite = 0;
+  for (size_t i = 0; i < ply.values.size(); i += 17) {
+    const float* r = &ply.values[i];
+    if (std::all_of(r, r + 17, [](float v) { return std::isfinite(v); })) ++finite, by_pos[{r[0], r[1], r[2]}] = r;
+  }
+  std::ifstream in(tmp.file("gs.splat"), std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_EQ(bytes.size(), finite * 32);
+  ASSERT_GT(finite, ply.values.size() / 17 / 2);
+  double last = INFINITY;
+  for (size_t k = 0; k < finite; ++k) {
+    const char* o = &bytes[k * 32];
+    float f[6];
+    std::memcpy(f, o, sizeof f);
+    const auto it = by_pos.find({f[0], f[1], f[2]});
+    ASSERT_NE(it, by_pos.end()) << "record " << k;
+    const float* r = it->second;
+    const auto u8 = [&](int i) { return double(static_cast<uint8_t>(o[i])); };
+    const double alpha = 1 / (1 + std::exp(-double(r[9])));
+    for (int i = 0; i < 3; ++i) EXPECT_NEAR(f[3 + i], std::exp(double(r[10 + i])), 1e-6 * std::exp(double(r[10 + i])));
+    for (int c = 0; c < 3; ++c)
+      EXPECT_NEAR(u8(24 + c), std::clamp((0.5 + 0.28209479177387814 * r[6 + c]) * 255, 0.0, 255.0), 1.0);
+    EXPECT_NEAR(u8(27), alpha * 255, 1.0);
+    const double qn = std::sqrt(r[13] * r[13] + r[14] * r[14] + r[15] * r[15] + r[16] * r[16]);
+    for (int c = 0; c < 4; ++c) EXPECT_NEAR((u8(28 + c) - 128) / 128, r[13 + c] / qn, 1.5 / 128);
+    const double importance = std::exp(double(r[10]) + r[11] + r[12]) * alpha;
+    EXPECT_LE(importance, last * (1 + 1e-6)) << "record " << k << ": not sorted by volume x opacity";
+    last = importance;
+  }
+}
 
 TEST(Gaussians, GsPlyMatchesReferenceOneView) { check_gs_ply("1view_56x70"); }
 TEST(Gaussians, GsPlyMatchesReferencePosed) { check_gs_ply("3view_posed_42x56"); }

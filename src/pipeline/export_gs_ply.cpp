@@ -1,8 +1,11 @@
 #include "pipeline/export_gs_ply.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <numeric>
 #include <vector>
 
 #include "da3/error.hpp"
@@ -21,7 +24,8 @@ constexpr int kFloats = 17;
 
 }  // namespace
 
-void export_gs_ply(const Prediction& p, const std::string& path) {
+// The kept Gaussians, kFloats values each in the PLY's property order.
+static std::vector<float> gs_ply_rows(const Prediction& p) {
   DA3_CHECK(p.gs_means.defined() && p.gs_scales.defined() && p.gs_rotations.defined() && p.gs_harmonics.defined() &&
                 p.gs_opacities.defined(),
             "gs_ply export: the prediction has no Gaussians (run the model with infer_gs / --gaussians)");
@@ -59,6 +63,11 @@ void export_gs_ply(const Prediction& p, const std::string& path) {
       }
   }
   static_assert(std::endian::native == std::endian::little, "the rows are written in the machine's byte order");
+  return rows;
+}
+
+void export_gs_ply(const Prediction& p, const std::string& path) {
+  const std::vector<float> rows = gs_ply_rows(p);
   // plyfile's PlyData.write: binary, the machine's byte order (little-endian here), "float" for f4.
   std::string header = "ply\nformat binary_little_endian 1.0\nelement vertex " + std::to_string(rows.size() / kFloats) + "\n";
   for (const char* name : kProperties) header += std::string("property float ") + name + "\n";
@@ -66,6 +75,42 @@ void export_gs_ply(const Prediction& p, const std::string& path) {
   AtomicFile f(path);
   f.write(header.data(), header.size());
   f.write(rows.data(), rows.size() * sizeof(float));
+  f.commit();
+}
+
+void export_gs_splat(const Prediction& p, const std::string& path) {
+  const std::vector<float> rows = gs_ply_rows(p);
+  // Gaussians with a non-finite value (a negative scale from depth + offset < 0 has a NaN log)
+  // cannot be drawn: left out.
+  std::vector<size_t> keep;
+  for (size_t i = 0; i * kFloats < rows.size(); ++i) {
+    const float* r = &rows[i * kFloats];
+    if (std::all_of(r, r + kFloats, [](float v) { return std::isfinite(v); })) keep.push_back(i);
+  }
+  const auto sigmoid = [](float x) { return 1.f / (1.f + std::exp(-x)); };
+  // Largest and most opaque first (volume · opacity), so a viewer that streams the file draws
+  // the Gaussians that matter first.
+  std::vector<float> importance(rows.size() / kFloats);
+  for (size_t i : keep) {
+    const float* r = &rows[i * kFloats];
+    importance[i] = std::exp(r[10] + r[11] + r[12]) * sigmoid(r[9]);
+  }
+  std::stable_sort(keep.begin(), keep.end(), [&](size_t a, size_t b) { return importance[a] > importance[b]; });
+  const auto byte = [](float v) { return static_cast<uint8_t>(std::clamp(v, 0.f, 255.f)); };  // truncates
+  constexpr float kShC0 = 0.28209479177387814f;  // Y_0^0: DC coefficient -> colour offset from 0.5
+  std::vector<uint8_t> out(keep.size() * 32);
+  for (size_t k = 0; k < keep.size(); ++k) {
+    const float* r = &rows[keep[k] * kFloats];
+    uint8_t* o = &out[k * 32];
+    float xyz_scale[6] = {r[0], r[1], r[2], std::exp(r[10]), std::exp(r[11]), std::exp(r[12])};
+    std::memcpy(o, xyz_scale, sizeof xyz_scale);
+    for (int c = 0; c < 3; ++c) o[24 + c] = byte((0.5f + kShC0 * r[6 + c]) * 255.f);
+    o[27] = byte(sigmoid(r[9]) * 255.f);
+    const float qn = std::sqrt(r[13] * r[13] + r[14] * r[14] + r[15] * r[15] + r[16] * r[16]);
+    for (int c = 0; c < 4; ++c) o[28 + c] = byte(r[13 + c] / qn * 128.f + 128.f);
+  }
+  AtomicFile f(path);
+  f.write(out.data(), out.size());
   f.commit();
 }
 

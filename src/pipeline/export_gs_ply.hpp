@@ -15,4 +15,11 @@ namespace da3::pipeline {
 // sigmoid), scale_0..2 (log), rot_0..3 (as stored). Written atomically.
 void export_gs_ply(const Prediction& p, const std::string& path);
 
+// The same Gaussians (same pruning) as a `.splat` file, the compact layout web splat viewers
+// load: 32 bytes per Gaussian, largest volume × opacity first: float32 x, y, z; float32 scales
+// (exp of the log scales); uint8 r, g, b = (0.5 + C0 · DC) · 255 and a = sigmoid(opacity) · 255;
+// uint8 rot_0..3 of the unit quaternion as q · 128 + 128 (all clamped to [0, 255], truncated).
+// Gaussians with a non-finite value are left out. Written atomically.
+void export_gs_splat(const Prediction& p, const std::string& path);
+
 }  // namespace da3::pipeline
