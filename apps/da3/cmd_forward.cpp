@@ -14,7 +14,7 @@ namespace da3::cli {
 Action add_forward_command(CLI::App& app) {
   struct Opts {
     std::string model, input, output, backend = "auto", ref_view = "saddle_balanced", device = "cpu", precision = "fp32";
-    bool ray_pose = false;
+    bool ray_pose = false, gaussians = false;
     std::vector<int> export_feat_layers;
   };
   auto o = std::make_shared<Opts>();
@@ -28,6 +28,9 @@ Action add_forward_command(CLI::App& app) {
   cmd->add_option("--backend", o->backend, "Attention backend: auto, flash_attn, sdpa, manual");
   cmd->add_option("--ref-view", o->ref_view, "Reference view strategy: first, middle, saddle_balanced, saddle_sim_range");
   cmd->add_flag("--ray-pose", o->ray_pose, "Poses from the ray head instead of the camera decoder");
+  cmd->add_flag("--gaussians", o->gaussians,
+                "Also run the 3D Gaussian head (da3-giant, da3nested-giant-large): writes gs_means, gs_scales, "
+                "gs_rotations, gs_harmonics, gs_opacities (world space, one Gaussian per pixel)");
   cmd->add_option("--device", o->device, kDeviceHelp);
   cmd->add_option("--precision", o->precision, kPrecisionHelp)->check(CLI::IsMember({"fp32", "bf16"}));
   cmd->add_option("--export-feat-layers", o->export_feat_layers,
@@ -48,6 +51,7 @@ Action add_forward_command(CLI::App& app) {
     f.attention_backend = *backend;
     f.ref_view_strategy = o->ref_view;
     f.use_ray_pose = o->ray_pose;
+    f.infer_gs = o->gaussians;
     f.export_feat_layers = o->export_feat_layers;
     if (in.contains("extrinsics")) f.extrinsics = in.tensor("extrinsics");
     if (in.contains("intrinsics")) f.intrinsics = in.tensor("intrinsics");

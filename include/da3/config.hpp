@@ -60,12 +60,38 @@ struct CameraDecConfig {       // model/cam_dec.py
   int dim_in = 0;
 };
 
+struct GsHeadConfig {          // model/gsdpt.py GSDPT (a DPT with an image merger and no sky head)
+  int dim_in = 0;
+  int output_dim = 0;          // GaussianAdapter d_in + 1 (the opacity logit)
+  int features = 0;
+  std::vector<int> out_channels;
+  int patch_size = 14;
+  std::string activation = "linear";
+  std::string conf_activation = "sigmoid";
+  bool pos_embed = true;
+  int down_ratio = 1;
+};
+
+struct GsAdapterConfig {       // model/gs_adapter.py GaussianAdapter
+  int sh_degree = 0;
+  bool pred_color = false;
+  bool pred_offset_depth = false;
+  bool pred_offset_xy = true;
+  double gaussian_scale_min = 1e-5;
+  double gaussian_scale_max = 30.0;
+  int d_sh() const { return pred_color ? 1 : (sh_degree + 1) * (sh_degree + 1); }
+  // Channels of the raw Gaussians: [offset_xy(2)], scales(3), quaternion(4), colour(3·d_sh), [depth offset(1)].
+  int d_in() const { return (pred_offset_xy ? 2 : 0) + 3 + 4 + 3 * d_sh() + (pred_offset_depth ? 1 : 0); }
+};
+
 struct NetConfig {             // model/da3.py DepthAnything3Net
   BackboneConfig backbone;
   HeadConfig head;
   std::optional<CameraEncConfig> cam_enc;
   std::optional<CameraDecConfig> cam_dec;
-  bool has_gs_head = false;    // weights present in the checkpoint, not run (out of scope)
+  bool has_gs_head = false;    // the checkpoint has gs_head weights (run when gs_head/gs_adapter are known)
+  std::optional<GsHeadConfig> gs_head;        // run on request (ForwardOptions::infer_gs)
+  std::optional<GsAdapterConfig> gs_adapter;
 };
 
 struct ModelConfig {

@@ -38,6 +38,9 @@ struct ForwardOptions {
   // Backbone layers (0-based block indices) whose features to return in Prediction::aux, as the
   // reference's export_feat_layers.
   std::vector<int> export_feat_layers;
+  // Run the 3D Gaussian head (da3-giant, da3nested-giant-large; an error for models without
+  // one): fills Prediction::gs_*, the reference's infer_gs=True.
+  bool infer_gs = false;
 };
 
 struct Prediction {
@@ -54,6 +57,11 @@ struct Prediction {
   // (no poses) these are in the backbone's reference-first view order when i comes after the
   // reference-view selection (see ref_view), unlike every other output.
   std::map<std::string, Tensor> aux;
+  // infer_gs: the reference's world-space Gaussians, G = N·H·W (one per pixel, views in order):
+  // means (1, G, 3), scales (1, G, 3), rotations (1, G, 4) (the reference's world_quat_wxyz
+  // as it computes it: mat_to_quat's component order, last component >= 0), harmonics (1, G, 3, d_sh) (d_sh = 9 for sh_degree 2), opacities (1, G).
+  // Nested presets: computed by the any-view branch, before the metric scaling.
+  Tensor gs_means, gs_scales, gs_rotations, gs_harmonics, gs_opacities;
   // Named tensors under the reference's output names (depth, depth_conf, extrinsics, ...).
   std::map<std::string, Tensor> named() const;
 };

@@ -199,6 +199,44 @@ HeadConfig parse_head(const json& j, const std::string& where) {
   return h;
 }
 
+GsHeadConfig parse_gs_head(const json& j, const std::string& where) {
+  Reader r(j, where);
+  GsHeadConfig h;
+  r.req("dim_in", h.dim_in);
+  r.req("output_dim", h.output_dim);
+  r.req("features", h.features);
+  r.req("out_channels", h.out_channels);
+  r.opt("patch_size", h.patch_size);
+  r.opt("activation", h.activation);
+  r.opt("conf_activation", h.conf_activation);
+  r.opt("pos_embed", h.pos_embed);
+  r.opt("down_ratio", h.down_ratio);
+  r.finish();
+  if (h.out_channels.size() != 4) r.fail("out_channels must have 4 entries");
+  check_range(r, "dim_in", h.dim_in, 1, kMaxSize);
+  check_range(r, "output_dim", h.output_dim, 2, kMaxSize);
+  check_range(r, "features", h.features, 8, kMaxSize);  // the image merger has features/8 channels first
+  if (h.features % 8 != 0) r.fail("features must be a multiple of 8 (the image merger uses features/8, /4, /2)");
+  for (int c : h.out_channels) check_range(r, "out_channels", c, 1, kMaxSize);
+  check_range(r, "patch_size", h.patch_size, 1, 1024);
+  check_range(r, "down_ratio", h.down_ratio, 1, 1);  // the image merger adds a full-size map
+  return h;
+}
+
+GsAdapterConfig parse_gs_adapter(const json& j, const std::string& where) {
+  Reader r(j, where);
+  GsAdapterConfig a;
+  r.opt("sh_degree", a.sh_degree);
+  r.opt("pred_color", a.pred_color);
+  r.opt("pred_offset_depth", a.pred_offset_depth);
+  r.opt("pred_offset_xy", a.pred_offset_xy);
+  r.opt("gaussian_scale_min", a.gaussian_scale_min);
+  r.opt("gaussian_scale_max", a.gaussian_scale_max);
+  r.finish();
+  check_range(r, "sh_degree", a.sh_degree, 0, 2);  // the SH rotation is written for degrees <= 2
+  return a;
+}
+
 NetConfig parse_net(const json& j, const std::string& where) {
   Reader r(j, where);
   NetConfig n;
@@ -235,9 +273,18 @@ NetConfig parse_net(const json& j, const std::string& where) {
     check_range(c, "dim_in", cd.dim_in, 1, kMaxSize);
     n.cam_dec = cd;
   }
-  if (r.sub("gs_head")) n.has_gs_head = true;
-  r.sub("gs_adapter");
+  const json* gh = r.sub("gs_head");
+  const json* ga = r.sub("gs_adapter");
   r.finish();
+  if (gh || ga) {
+    if (!gh || !ga) r.fail("'gs_head' and 'gs_adapter' go together (the GS head's output is the adapter's input)");
+    n.has_gs_head = true;
+    n.gs_head = parse_gs_head(*gh, where + ".gs_head");
+    n.gs_adapter = parse_gs_adapter(*ga, where + ".gs_adapter");
+    if (n.gs_head->output_dim != n.gs_adapter->d_in() + 1)
+      r.fail("gs_head.output_dim is " + std::to_string(n.gs_head->output_dim) + "; the gs_adapter needs " +
+             std::to_string(n.gs_adapter->d_in() + 1) + " (its raw Gaussian channels + 1 opacity)");
+  }
   return n;
 }
 

@@ -11,6 +11,14 @@ namespace da3::model {
 
 namespace {
 
+// The presets whose configs carry a GS head, for the error when one is asked of another model.
+std::string gs_preset_list() {
+  std::string names;
+  for (const std::string& n : preset_names())
+    if (preset_config(n).net.gs_head) names += (names.empty() ? "" : ", ") + n;
+  return names;
+}
+
 double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -25,11 +33,13 @@ DepthAnything3Net::DepthAnything3Net(const Weights& w, const NetConfig& cfg)
     dpt_.emplace(w.child("head"), cfg.head);
   if (cfg.cam_enc) cam_enc_.emplace(w.child("cam_enc"), *cfg.cam_enc);
   if (cfg.cam_dec) cam_dec_.emplace(w.child("cam_dec"), cfg.cam_dec->dim_in);
-  if (cfg.has_gs_head || w.has("gs_head.scratch.output_conv1.weight")) {
-    // The Gaussian-splatting head is out of scope: its weights are accepted and not run.
+  if (cfg.gs_head && cfg.gs_adapter) {
+    gs_head_.emplace(w.child("gs_head"), *cfg.gs_head);
+    gs_adapter_.emplace(*cfg.gs_adapter);
+  } else if (w.has("gs_head.scratch.output_conv1.weight")) {
+    // Weights of a GS head whose configuration we do not know: accepted, never run.
     w.ignore_subtree("gs_head");
-    w.ignore_subtree("gs_adapter");
-    log_once(LogLevel::Info, "gs_head", "checkpoint has a Gaussian-splatting head (gs_head); it is not run");
+    log_once(LogLevel::Info, "gs_head", "checkpoint has a Gaussian-splatting head (gs_head) but its config names none; it is not run");
   }
 }
 
@@ -79,6 +89,11 @@ Prediction DepthAnything3Net::forward(const Tensor& x, const NetRequest& req, St
     p.extrinsics = affine_inverse(c2w);
     p.intrinsics = K;
   }
+  if (req.infer_gs) {
+    DA3_CHECK(gs_head_.has_value(), "this model has no 3D Gaussian head (gs_head); the presets with one are " +
+                                        gs_preset_list());
+    run_gs_head(feats.features, x.device() == Device::CPU ? x : x.to(Device::CPU), req, p);
+  }
   if (p.sky.defined()) mono_sky_fill(p.depth, p.sky);
   if (times) {
     times->backbone_ms += t_backbone;
@@ -87,6 +102,22 @@ Prediction DepthAnything3Net::forward(const Tensor& x, const NetRequest& req, St
     times->camera_ms += t_cam_enc + ms_since(t0);
   }
   return p;
+}
+
+void DepthAnything3Net::run_gs_head(const std::vector<Tensor>& feats, const Tensor& x, const NetRequest& req,
+                                    Prediction& p) const {
+  // _process_gs_head: the depth is in the predicted cameras' frame, so the predicted cameras
+  // place the Gaussians; given cameras only rescale them (GaussianAdapter).
+  DA3_CHECK(p.extrinsics.defined() && p.intrinsics.defined(), "the Gaussian head needs predicted cameras");
+  const int64_t H = x.size(3), W = x.size(4);
+  GsHeadOutput raw = gs_head_->forward(feats, x, H, W);
+  Gaussians g = gs_adapter_->forward(p.extrinsics, p.intrinsics, p.depth, map_pdf_to_opacity(raw.raw_gs_conf),
+                                     raw.raw_gs, req.extrinsics);
+  p.gs_means = g.means;
+  p.gs_scales = g.scales;
+  p.gs_rotations = g.rotations;
+  p.gs_harmonics = g.harmonics;
+  p.gs_opacities = g.opacities;
 }
 
 NestedDepthAnything3Net::NestedDepthAnything3Net(const Weights& w, const ModelConfig& cfg)

@@ -10,6 +10,8 @@
 #include "model/dinov2/vision_transformer.hpp"
 #include "model/dpt.hpp"
 #include "model/dualdpt.hpp"
+#include "model/gs_adapter.hpp"
+#include "model/gsdpt.hpp"
 #include "model/utils/ray_utils.hpp"
 
 namespace da3::model {
@@ -22,6 +24,7 @@ struct NetRequest {
   AttentionOptions attn;
   const BackboneHooks* hooks = nullptr;
   std::vector<int> export_feat_layers;
+  bool infer_gs = false;  // run the Gaussian head (an error without one)
 };
 
 class DepthAnything3Net {
@@ -31,12 +34,15 @@ class DepthAnything3Net {
   const NetConfig& config() const { return cfg_; }
 
  private:
+  void run_gs_head(const std::vector<Tensor>& feats, const Tensor& x, const NetRequest& req, Prediction& p) const;
   NetConfig cfg_;
   DinoVisionTransformer backbone_;
   std::optional<DualDPT> dualdpt_;
   std::optional<DPT> dpt_;
   std::optional<CameraEnc> cam_enc_;
   std::optional<CameraDec> cam_dec_;
+  std::optional<GSDPT> gs_head_;
+  std::optional<GaussianAdapter> gs_adapter_;
 };
 
 class NestedDepthAnything3Net {

@@ -132,12 +132,29 @@ std::array<Tensor, 4> DptStages::forward(const std::function<Tensor(int k)>& map
 }
 
 void run_output_tail(const Tensor& x, int64_t h_out, int64_t w_out, const UvPosEmbed* pe, int64_t W, int64_t H,
-                     const std::vector<TailBranch>& branches) {
+                     const std::vector<TailBranch>& branches, const Tensor* add) {
   const int64_t c = x.size(3);
   for (const TailBranch& b : branches)
     DA3_CHECK(b.conv3->kernel_size() == 3 && b.conv1->kernel_size() == 1 && b.conv3->in_channels() == c,
               "output tail: expects a 3x3 conv on " + std::to_string(c) + " channels, then a 1x1 conv");
+  if (add)
+    DA3_CHECK(add->shape() == (Shape{x.size(0), h_out, w_out, c}) && add->is_contiguous(),
+              "output tail: the added map must be contiguous (" + std::to_string(x.size(0)) + ", " +
+                  std::to_string(h_out) + ", " + std::to_string(w_out) + ", " + std::to_string(c) + "), got " +
+                  add->describe());
   for_each_upsampled_band(x, h_out, w_out, [&](int64_t r0, int64_t, Tensor& band) {
+    if (add) {
+      // band row r is map row r0 - 1 + r; the halo rows outside the map stay zero (padding)
+      const int64_t rows = band.size(1), row_len = w_out * c;
+      for (int64_t b = 0; b < x.size(0); ++b)
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t y = r0 - 1 + r;
+          if (y < 0 || y >= h_out) continue;
+          float* dst = band.data_as<float>() + (b * rows + r) * row_len;
+          const float* src = add->data_as<float>() + (b * h_out + y) * row_len;
+          for (int64_t i = 0; i < row_len; ++i) dst[i] += src[i];
+        }
+    }
     if (pe) pe->add_rows_(band, r0 - 1, h_out, W, H);
     for (const TailBranch& b : branches) b.emit(r0, b.conv1->forward(b.conv3->forward_band(band, {.relu = true})));
   });

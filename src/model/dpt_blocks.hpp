@@ -98,8 +98,10 @@ struct TailBranch {
 // Streamed in bands of output rows, so the full-resolution maps (N·h_out·w_out·C floats each:
 // 24 MB per view at 504x378 with 32 channels) never exist; the values are the same as running
 // the layers one after the other on whole maps.
+// `add`, when given, is a full-size (N, h_out, w_out, C) map added to the upsampled rows before
+// the pos-embed (GSDPT's image merger).
 void run_output_tail(const Tensor& x, int64_t h_out, int64_t w_out, const UvPosEmbed* pe, int64_t W, int64_t H,
-                     const std::vector<TailBranch>& branches);
+                     const std::vector<TailBranch>& branches, const Tensor* add = nullptr);
 
 // A band of the main branch's logits (n, rows, w_out, od) into out.depth (values: the first
 // max(od - 1, 1) channels through `act`) and, when od > 1, out.depth_conf (the last channel

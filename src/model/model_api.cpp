@@ -89,6 +89,7 @@ Prediction Model::forward(const Tensor& image, const ForwardOptions& options) co
   req.strategy = model::parse_ref_view_strategy(options.ref_view_strategy);
   req.use_ray_pose = options.use_ray_pose;
   req.export_feat_layers = options.export_feat_layers;
+  req.infer_gs = options.infer_gs;
   req.ransac.sample_idx = options.ransac_sample_idx;
   req.ransac.seed = options.ransac_seed;
   req.attn.backend = options.attention_backend;
@@ -137,6 +138,11 @@ std::map<std::string, Tensor> Prediction::named() const {
   put("extrinsics", extrinsics);
   put("intrinsics", intrinsics);
   put("sky", sky);
+  put("gs_means", gs_means);
+  put("gs_scales", gs_scales);
+  put("gs_rotations", gs_rotations);
+  put("gs_harmonics", gs_harmonics);
+  put("gs_opacities", gs_opacities);
   for (const auto& [name, t] : aux) m["aux." + name] = t;
   if (is_metric) m["scale_factor"] = Tensor::full({1}, scale_factor);
   return m;

@@ -62,6 +62,16 @@ const std::map<std::string, ModelConfig>& registry() {
     add("da3-large", anyview("vitl", {11, 15, 19, 23}, 8, 2048, 256, {256, 512, 1024, 1024}, 1024));
     NetConfig giant = anyview("vitg", {19, 27, 33, 39}, 13, 3072, 256, {256, 512, 1024, 1024}, 1536);
     giant.has_gs_head = true;
+    // configs/da3-giant.yaml gs_head (GSDPT, sizes of the main head) and gs_adapter
+    giant.gs_head = GsHeadConfig{};
+    giant.gs_head->dim_in = 3072;
+    giant.gs_head->output_dim = 38;
+    giant.gs_head->features = 256;
+    giant.gs_head->out_channels = {256, 512, 1024, 1024};
+    giant.gs_adapter = GsAdapterConfig{};
+    giant.gs_adapter->sh_degree = 2;
+    giant.gs_adapter->pred_offset_depth = true;
+    giant.gs_adapter->pred_offset_xy = true;
     add("da3-giant", giant);
     add("da3mono-large", mono_large());
     add("da3metric-large", mono_large());

@@ -30,8 +30,6 @@ Tensor affine_inverse(const Tensor& ain) {
   return out;
 }
 
-namespace {
-
 // transform.py mat_to_quat: the best-conditioned of four candidate formulas, xyzw, real part >= 0.
 void mat_to_quat(const float* m, float q[4]) {
   const float m00 = m[0], m01 = m[1], m02 = m[2], m10 = m[4], m11 = m[5], m12 = m[6], m20 = m[8], m21 = m[9], m22 = m[10];
@@ -62,8 +60,6 @@ void quat_to_mat(const float q[4], float r[9]) {
   r[7] = two_s * (j * k + i * w);
   r[8] = 1 - two_s * (i * i + j * j);
 }
-
-}  // namespace
 
 Tensor extri_intri_to_pose_encoding(const Tensor& ein, const Tensor& iin, int64_t h, int64_t w) {
   DA3_CHECK(ein.dim() == 4 && ein.size(-1) == 4 && ein.size(-2) >= 3, "pose encoding: extrinsics must be (B, S, 3|4, 4), got " + ein.describe());

@@ -5,6 +5,12 @@
 
 namespace da3::model {
 
+// transform.py mat_to_quat: m is a rotation in the top-left of a row-major 3x4 / 4x4 block (row
+// stride 4); q = xyzw with w >= 0 (the best-conditioned of four candidate formulas).
+void mat_to_quat(const float* m, float q[4]);
+// transform.py quat_to_mat: q read as xyzw ("ijkr"), not necessarily unit; r row-major 3x3.
+void quat_to_mat(const float q[4], float r[9]);
+
 // (..., 4, 4) or (..., 3, 4) rigid transforms -> their inverse, same shape ([Rᵀ | -RᵀT]).
 Tensor affine_inverse(const Tensor& a);
 // extrinsics (B, S, 3|4, 4) camera-to-world, intrinsics (B, S, 3, 3) -> (B, S, 9).
