@@ -13,7 +13,13 @@ all: build
 deps:
 	@bash scripts/install-deps.sh
 
-$(BUILD_DIR)/build.ninja: | deps
+# The venv that builds and tests the Python package (scripts/python-venv.sh; nanobind, numpy,
+# pytest from PyPI). When it changes, CMake re-runs and finds it (python/CMakeLists.txt).
+PY_VENV := build/python-venv
+$(PY_VENV)/.da3-requirements: python/requirements-test.txt scripts/python-venv.sh | deps
+	@bash scripts/python-venv.sh $(PY_VENV)
+
+$(BUILD_DIR)/build.ninja: $(PY_VENV)/.da3-requirements | deps
 	@cmake --preset $(PRESET) >/dev/null
 
 configure: deps $(BUILD_DIR)/build.ninja

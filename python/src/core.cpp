@@ -338,6 +338,30 @@ NB_MODULE(_core, m) {
       },
       "path"_a, "An image file as (H, W, 3) uint8 RGB, decoded as inference() decodes paths (da3::load_image).");
 
+  m.def(
+      "preprocess",
+      [](const std::vector<std::string>& paths, int process_res, const std::string& method) {
+        da3::PreprocessOptions pre;
+        pre.process_res = process_res;
+        da3::PreprocessedBatch b;
+        try {
+          pre.method = da3::parse_resize_method(method);
+          nb::gil_scoped_release unlocked;
+          b = da3::preprocess(paths, pre);
+        } catch (const da3::Error& e) {
+          for (const std::string& p : paths)
+            if (missing(p)) throw FileNotFound(e.what());
+          throw InvalidValue(e.what());
+        }
+        nb::dict d;
+        d["image"] = to_numpy(b.image);
+        d["processed_images"] = to_numpy(b.processed_images);
+        return d;
+      },
+      "paths"_a, "process_res"_a = 504, "process_res_method"_a = "upper_bound_resize",
+      "The network input of inference() for these image files (da3::preprocess): image (1, N, 3, H, W) "
+      "float32, ImageNet-normalised, and processed_images (N, H, W, 3) uint8.");
+
   nb::class_<ExportRequest>(m, "ExportRequest")
       .def(nb::init<>())
       .def("__init__", [](ExportRequest* self, std::string format, std::string path) {
