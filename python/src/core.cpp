@@ -275,7 +275,8 @@ class PyModel {
     out["sky"] = to_numpy(r.sky);
     out["processed_images"] = to_numpy(r.processed_images);
     out["is_metric"] = r.is_metric;
-    out["scale_factor"] = r.has_scale_factor ? nb::object(nb::float_(r.scale_factor)) : nb::none();
+    // The reference sets scale_factor exactly when it sets is_metric (nested presets).
+    out["scale_factor"] = r.has_scale_factor || r.is_metric ? nb::object(nb::float_(r.scale_factor)) : nb::none();
     nb::dict feats;
     // (1, N, h, w, C) -> (N, h, w, C), as the official OutputProcessor squeezes the batch.
     for (const auto& [k, v] : aux) feats[k.c_str()] = to_numpy(v.dim() > 0 && v.size(0) == 1 ? v.squeeze(0) : v);
