@@ -364,10 +364,12 @@ NB_MODULE(_core, m) {
       "float32, ImageNet-normalised, and processed_images (N, H, W, 3) uint8.");
 
   nb::class_<ExportRequest>(m, "ExportRequest")
-      .def(nb::init<>())
-      .def("__init__", [](ExportRequest* self, std::string format, std::string path) {
-        new (self) ExportRequest{std::move(format), std::move(path)};
-      })
+      .def(
+          "__init__",
+          [](ExportRequest* self, std::string format, std::string path) {
+            new (self) ExportRequest{std::move(format), std::move(path)};
+          },
+          "format"_a, "path"_a)
       .def_rw("format", &ExportRequest::format)
       .def_rw("path", &ExportRequest::path);
 
