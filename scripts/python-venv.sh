@@ -12,7 +12,10 @@ venv=${1:-build/python-venv}
 req=python/requirements-test.txt
 py=${DA3_PYTHON:-python3}
 stamp=$venv/.da3-requirements
-want="$(sha256sum "$req" | cut -d' ' -f1) $("$py" -c 'import sys; print(sys.executable, sys.version.split()[0])' 2>/dev/null)"
+reqs=("$req")
+# The opt-in Ray test (python/tests/test_ray.py) needs Ray (~300 MB): only with DA3_TEST_RAY=1.
+[ "${DA3_TEST_RAY:-0}" = 1 ] && reqs+=(python/requirements-ray.txt)
+want="$(cat "${reqs[@]}" | sha256sum | cut -d' ' -f1) $("$py" -c 'import sys; print(sys.executable, sys.version.split()[0])' 2>/dev/null)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exit 0; fi
 if [ -f "$stamp" ] && [ "$(head -c 12 "$stamp")" = "unavailable:" ] && [ "$(sed -n 2p "$stamp")" = "$want" ]; then
   exit 0  # tried before with these requirements and failed; rm -rf the venv to retry
@@ -24,8 +27,10 @@ fail() {
   printf 'unavailable: %s\n%s\n' "$1" "$want" >"$stamp"
   exit 0
 }
-echo "python-venv: creating $venv ($py) with $(grep -v '^#' "$req" | tr '\n' ' ')" >&2
+echo "python-venv: creating $venv ($py) with $(cat "${reqs[@]}" | grep -v '^#' | tr '\n' ' ')" >&2
 [ -x "$venv/bin/python" ] || "$py" -m venv "$venv" >/dev/null || fail "'$py -m venv' failed (Debian: apt install python3-venv)"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req" || fail "pip install -r $req failed (network to PyPI?)"
+for r in "${reqs[@]}"; do
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$r" || fail "pip install -r $r failed (network to PyPI?)"
+done
 echo "$want" >"$stamp"
 # The stamp is newer than build.ninja: make re-runs CMake, which now finds nanobind.

@@ -350,9 +350,20 @@ class DepthAnything3:
         feats = [int(i) for i in export_feat_layers] if export_feat_layers is not None else []
 
         exports = []
+        created: list[str] = []  # folders made here, removed again (when empty) if inference fails
+
+        def makedirs(d: str) -> None:
+            missing = []
+            while d and not os.path.isdir(d):
+                missing.append(d)
+                d = os.path.dirname(d)
+            if missing:
+                os.makedirs(missing[0], exist_ok=True)
+                created.extend(missing)
+
         if export_dir is not None:
             export_dir = os.fspath(export_dir)
-            os.makedirs(export_dir, exist_ok=True)
+            makedirs(export_dir)
             where = {
                 "npz": os.path.join(export_dir, "exports", "npz", "results.npz"),
                 "mini_npz": os.path.join(export_dir, "exports", "mini_npz", "results.npz"),
@@ -364,17 +375,19 @@ class DepthAnything3:
             }
             for f in dict.fromkeys(formats):
                 if f in ("npz", "mini_npz", "glb", "ply"):
-                    os.makedirs(os.path.dirname(where[f]), exist_ok=True)
+                    makedirs(os.path.dirname(where[f]))
                 exports.append(_core.ExportRequest(f, where[f]))
 
-        r = self._core.infer(
-            items, _float32(extrinsics, "extrinsics"), _float32(intrinsics, "intrinsics"),
-            use_ray_pose=bool(use_ray_pose), ref_view_strategy=ref_view_strategy, process_res=int(process_res),
-            process_res_method=process_res_method, export_feat_layers=feats, exports=exports,
-            conf_thresh=float(glb["conf_thresh"]), conf_thresh_percentile=float(glb["conf_thresh_percentile"]),
-            ensure_thresh_percentile=float(glb["ensure_thresh_percentile"]),
-            num_max_points=int(glb["num_max_points"]), show_cameras=bool(glb["show_cameras"]),
-            camera_size=float(glb["camera_size"]), attention_backend=attention_backend)
+        try:
+            r = self._infer(items, extrinsics, intrinsics, use_ray_pose, ref_view_strategy, process_res,
+                            process_res_method, feats, exports, glb, attention_backend)
+        except BaseException:
+            for d in sorted(created, key=len, reverse=True):  # deepest first; only what is still empty
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass
+            raise
         return Prediction(
             depth=r["depth"],
             is_metric=int(r["is_metric"]),
@@ -387,3 +400,14 @@ class DepthAnything3:
             aux=AuxDict(r["aux"]),
             scale_factor=r["scale_factor"],
         )
+
+    def _infer(self, items, extrinsics, intrinsics, use_ray_pose, ref_view_strategy, process_res,
+               process_res_method, feats, exports, glb, attention_backend) -> dict:
+        return self._core.infer(
+            items, _float32(extrinsics, "extrinsics"), _float32(intrinsics, "intrinsics"),
+            use_ray_pose=bool(use_ray_pose), ref_view_strategy=ref_view_strategy, process_res=int(process_res),
+            process_res_method=process_res_method, export_feat_layers=feats, exports=exports,
+            conf_thresh=float(glb["conf_thresh"]), conf_thresh_percentile=float(glb["conf_thresh_percentile"]),
+            ensure_thresh_percentile=float(glb["ensure_thresh_percentile"]),
+            num_max_points=int(glb["num_max_points"]), show_cameras=bool(glb["show_cameras"]),
+            camera_size=float(glb["camera_size"]), attention_backend=attention_backend)

@@ -116,7 +116,7 @@ def run_scenes(
                                    inference_kwargs=kwargs),
         batch_size=1,
         batch_format="numpy",
-        concurrency=num_actors,
+        compute=ray.data.ActorPoolStrategy(size=num_actors),
         num_cpus=threads_per_actor,
     ).take_all()
     by_path = {str(r["path"]): r for r in results}

@@ -88,3 +88,10 @@ def test_wrong_pose_count_is_value_error(tiny_model):
     with pytest.raises(ValueError):
         tiny_model.inference(imgs, extrinsics=np.tile(np.eye(4), (3, 1, 1)), intrinsics=np.tile(np.eye(3), (3, 1, 1)),
                              process_res=56)
+
+
+def test_failed_inference_leaves_no_export_folders(tiny_model, tmp_path):
+    out = tmp_path / "a" / "b"
+    with pytest.raises(FileNotFoundError):
+        tiny_model.inference([str(tmp_path / "missing.png")], export_dir=str(out), export_format="npz-glb")
+    assert not (tmp_path / "a").exists()

@@ -16,6 +16,9 @@ import pytest
 
 if os.environ.get("DA3_TEST_RAY") != "1":
     pytest.skip("opt-in: DA3_TEST_RAY=1 (needs ray[data]; docs/python.md)", allow_module_level=True)
+# Everything on loopback: without this Ray resolves 127.0.0.1 to the machine's address when the
+# driver connects, where the nodes (started on 127.0.0.1) do not listen. Read when ray is imported.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 ray = pytest.importorskip("ray", reason="DA3_TEST_RAY=1 but Ray is not installed (pip install -r python/requirements-ray.txt)")
 
 import da3cpp  # noqa: E402
@@ -45,10 +48,11 @@ def make_scenes(root: Path, n: int) -> list[Path]:
 def cluster():
     from ray.cluster_utils import Cluster  # noqa: PLC0415
 
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "node_ip_address": "127.0.0.1",
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "node_ip_address": "127.0.0.1",
                                                      "include_dashboard": False})
-    c.add_node(num_cpus=1, node_ip_address="127.0.0.1")
-    ray.init(address=c.address)
+    c.add_node(num_cpus=2, node_ip_address="127.0.0.1")  # 2 logical CPUs each: actors + Ray Data tasks
+    # The head reports the machine's address; the driver joins on loopback like the nodes did.
+    ray.init(address="127.0.0.1:" + c.address.rsplit(":", 1)[1])
     try:
         yield c
     finally:
@@ -69,7 +73,7 @@ def test_scenes_on_a_local_cluster_equal_a_serial_run(cluster, tmp_path):
     model = da3cpp.DepthAnything3.from_pretrained(str(TINY), threads=1)
     for s in scenes:
         if s.name == "scene_07":
-            assert not (tmp_path / "ray_out" / s.name / "exports").exists()
+            assert not (tmp_path / "ray_out" / s.name).exists(), "a failed scene leaves no output folder"
             continue
         serial = tmp_path / "serial" / s.name
         model.inference(sorted(str(p) for p in s.iterdir()), export_dir=str(serial), **KW)
