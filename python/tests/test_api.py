@@ -194,3 +194,14 @@ def test_threads_option_sets_libda3_threads():
     assert da3cpp._core.num_threads() == 1
     da3cpp.DepthAnything3.from_pretrained(str(TINY), threads=2)
     assert da3cpp._core.num_threads() == 2
+
+
+def test_the_type_stub_is_current(tmp_path):
+    """python/da3cpp/_core.pyi is what nanobind's stubgen writes for the module as built."""
+    from conftest import ROOT  # noqa: PLC0415
+
+    out = tmp_path / "_core.pyi"
+    subprocess.run([sys.executable, "-m", "nanobind.stubgen", "-q", "-m", "da3cpp._core", "-o", str(out)], check=True)
+    committed = (ROOT / "python" / "da3cpp" / "_core.pyi").read_text().splitlines()
+    body = [line for line in committed if not line.startswith("# ")]
+    assert body == out.read_text().splitlines(), "regenerate python/da3cpp/_core.pyi (see its first line)"
