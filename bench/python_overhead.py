@@ -8,7 +8,9 @@ same model and input size, alternated in one run (docs/python.md, "Overhead").
 Each round times `da3 bench model --repeat R` (its own median of R forwards after a warm-up, in
 a fresh process) and then R forwards through da3cpp.DepthAnything3.forward() in this process
 (after the same warm-up), on random ImageNet-normalised input, so that machine drift hits both
-alike. Prints each round and the medians over all runs, and their ratio. On shared machines run
+alike. Prints each round and the medians over all runs, and their ratio; then the Python layer's
+own per-call cost (forward()'s wall time minus the time Model::forward measured inside the same
+call), which machine drift does not blur. On shared machines run
 it when quiet (bench/run_when_quiet.sh): it is a comparison of two medians, not a test.
 """
 
@@ -62,7 +64,7 @@ def main() -> int:
     x = np.random.default_rng(0).standard_normal((1, args.views, 3, h, w)).astype(np.float32)
     model.forward(x)  # warm-up, as da3 bench model does
 
-    py_all, cli_all = [], []
+    py_all, cli_all, layer_all = [], [], []
     for r in range(args.rounds):
         out = subprocess.run([args.da3, "bench", "model", "-m", args.model, "--size", args.size, "--views",
                               str(args.views), "--repeat", str(args.repeat), "--peak-gflops", "1", "--json"],
@@ -74,12 +76,21 @@ def main() -> int:
             t = time.perf_counter()
             model.forward(x)
             py.append((time.perf_counter() - t) * 1e3)
+            st = model._core.last_stage_times()  # Model::forward's own time, measured inside it
+            inside = st["backbone_ms"] + st["head_ms"] + st["camera_ms"] + st["other_ms"]
+            layer_all.append(py[-1] - inside)
         py_all.extend(py)
         print(f"round {r + 1}: da3 bench model median {cli['median_ms']:.1f} ms | "
               f"python forward() {' '.join(f'{v:.1f}' for v in py)} ms (median {statistics.median(py):.1f})")
     py_med, cli_med = statistics.median(py_all), statistics.median(cli_all)
     print(f"median: python forward() {py_med:.1f} ms, da3 bench model {cli_med:.1f} ms, "
           f"ratio {py_med / cli_med:.3f} ({(py_med / cli_med - 1) * 100:+.1f} %)")
+    # The Python layer's own cost per call, immune to machine drift: the wall time of forward()
+    # in Python minus the time Model::forward measured inside the same call (argument
+    # conversion, GIL release, output wrapping).
+    print(f"per-call overhead of the Python layer: median {statistics.median(layer_all):.2f} ms, "
+          f"max {max(layer_all):.2f} ms over {len(layer_all)} calls "
+          f"({statistics.median(layer_all) / py_med * 100:.3f} % of a forward)")
     return 0
 
 
