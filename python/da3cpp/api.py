@@ -127,8 +127,9 @@ class DepthAnything3:
                 raises NotImplementedError (nothing is downloaded).
             device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``. On CUDA the ViT backbone and the camera
                 decoder run on the GPU, the heads on the CPU (docs/gpu.md).
-            precision: ``"fp32"``. ``"bf16"`` / ``"fp16"`` raise NotImplementedError (libda3 runs
-                models in fp32 only so far).
+            precision: ``"fp32"``, or ``"bf16"`` where libda3 runs it (else NotImplementedError
+                with libda3's reason: not implemented in this build, or a CPU without bf16
+                arithmetic); ``"fp16"`` raises NotImplementedError.
             attention_backend: ``"auto"``, ``"flash_attn"``, ``"sdpa"`` or ``"manual"`` for this
                 model (wins over ``DA3_ATTENTION_BACKEND``).
             threads: CPU threads libda3 computes with (process-wide); None keeps
@@ -145,8 +146,8 @@ class DepthAnything3:
         dev, index = _parse_device(device)
         if precision not in _PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(_PRECISIONS)}, got {precision!r}")
-        if precision != "fp32":
-            raise _not_implemented(f"precision={precision!r} (libda3 runs models in fp32)")
+        if precision == "fp16":
+            raise _not_implemented("precision='fp16' (libda3 has fp32 and bf16 model precisions)")
         if str(attention_backend).lower() not in _BACKENDS:
             raise ValueError(f"attention_backend must be one of {', '.join(_BACKENDS)}, got {attention_backend!r}")
         if threads is not None and (not isinstance(threads, int) or threads < 1 or threads > 1024):

@@ -41,6 +41,7 @@ namespace {
 //   FileNotFoundError  a path the caller gave does not exist (the message is the library's)
 //   RuntimeError       loading a model failed otherwise (corrupt checkpoint, no GPU, ...)
 //   ValueError         everything else: bad arguments, shapes, values, unreadable images
+//   NotImplementedError  a model precision libda3 cannot run here
 // Other C++ exceptions take nanobind's default mapping (std::bad_alloc: MemoryError, anything
 // else: RuntimeError).
 struct FileNotFound : std::runtime_error {
@@ -50,6 +51,9 @@ struct LoadFailed : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 struct InvalidValue : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct NotImplemented : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
@@ -137,6 +141,10 @@ class PyModel {
       nb::gil_scoped_release unlocked;
       model_ = std::make_unique<da3::Model>(da3::Model::load(dir, o));
     } catch (const da3::Error& e) {
+      // A precision libda3 cannot run here (not implemented, or not on this CPU / device): the
+      // Python API's NotImplementedError, with libda3's reason.
+      if (o.precision != da3::Precision::F32 && std::string(e.what()).find("precision") != std::string::npos)
+        throw NotImplemented(e.what());
       if (missing(dir) || (missing(dir + "/model.safetensors") && missing(dir + "/model.safetensors.index.json")) ||
           missing(dir + "/config.json"))
         throw FileNotFound(e.what());
@@ -305,6 +313,8 @@ NB_MODULE(_core, m) {
       PyErr_SetString(PyExc_RuntimeError, e.what());
     } catch (const InvalidValue& e) {
       PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const NotImplemented& e) {
+      PyErr_SetString(PyExc_NotImplementedError, e.what());
     } catch (const da3::Error& e) {
       PyErr_SetString(PyExc_ValueError, e.what());
     }
