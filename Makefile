@@ -5,7 +5,7 @@ BUILD_DIR := build/$(PRESET)
 DA3 := $(BUILD_DIR)/da3
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build test demo fixtures clean fuzz fuzz-build sanitize sanitize-ci \
+.PHONY: all deps configure build test demo fixtures clean fuzz fuzz-build sanitize sanitize-ci FORCE \
         sanitize-asan sanitize-tsan fresh-install ci
 
 all: build
@@ -13,7 +13,17 @@ all: build
 deps:
 	@bash scripts/install-deps.sh
 
-$(BUILD_DIR)/build.ninja: | deps
+# The venv that builds and tests the Python package (scripts/python-venv.sh; nanobind, numpy,
+# pytest from PyPI). When it changes, CMake re-runs and finds it (python/CMakeLists.txt).
+PY_VENV := build/python-venv
+# The script runs every time (it is quick when nothing changed) and rewrites the stamp only on a
+# change (requirements, interpreter, DA3_TEST_RAY=1 adding Ray).
+$(PY_VENV)/.da3-requirements: FORCE | deps
+	@bash scripts/python-venv.sh $(PY_VENV)
+
+FORCE:
+
+$(BUILD_DIR)/build.ninja: $(PY_VENV)/.da3-requirements | deps
 	@cmake --preset $(PRESET) >/dev/null
 
 configure: deps $(BUILD_DIR)/build.ninja

@@ -17,6 +17,7 @@ packages=(
   libcurl4-openssl-dev   # headers for da3 pull (Hugging Face downloads); libcurl4 loaded at run time
   libgtest-dev           # test suite
   python3                # test suite: test_pull's local HTTP server (http.server); minbase has none
+  python3-dev python3-venv  # the Python package da3cpp (docs/python.md): headers, and the build venv
 )
 
 for group in "$@"; do

@@ -26,6 +26,21 @@ std::string executable_dir() {
   return slash == std::string::npos ? std::string() : buf.substr(0, slash);
 }
 
+// The folder of the shared object libda3 is linked into, when that is not the executable: the
+// Python extension module (da3cpp/_core*.so), which ships the plugin beside it.
+std::string library_dir() {
+  Dl_info info{};
+  if (!::dladdr(reinterpret_cast<void*>(&media_plugin_candidates), &info) || !info.dli_fname) return {};
+  char* real = ::realpath(info.dli_fname, nullptr);
+  if (!real) return {};
+  const std::string file = real;
+  std::free(real);
+  const size_t slash = file.rfind('/');
+  if (slash == std::string::npos) return {};
+  const std::string dir = file.substr(0, slash);
+  return dir == executable_dir() ? std::string() : dir;
+}
+
 const char* env_path() {
   const char* v = std::getenv("DA3_MEDIA_PLUGIN");
   return v && *v ? v : nullptr;
@@ -83,6 +98,8 @@ std::vector<std::string> media_plugin_candidates() {
     c.push_back(dir + "/../" DA3_MEDIA_PLUGIN_INSTALL_SUBDIR "/" + kPluginFile);
 #endif
   }
+  if (const std::string dir = library_dir(); !dir.empty() && std::find(c.begin(), c.end(), dir + "/" + kPluginFile) == c.end())
+    c.push_back(dir + "/" + kPluginFile);
 #ifdef DA3_MEDIA_PLUGIN_BUILD_PATH
   // Programs built in the tree but living elsewhere in it (tests/da3_tests, bench/...).
   if (c.empty() || c.front() != DA3_MEDIA_PLUGIN_BUILD_PATH) c.push_back(DA3_MEDIA_PLUGIN_BUILD_PATH);
