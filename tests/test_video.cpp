@@ -142,7 +142,7 @@ TEST(Video, CliFailsWithOneClearLine) {
                         Case{"video " + d.file("none.avi") + model, "has no frame that could be decoded"},
                         Case{"video " + v + model + " --fps 0", "--fps must be a positive number"},
                         Case{"video " + v + model + " --fps -3", "--fps must be a positive number"},
-                        Case{"video " + v + model + " --chunk -1", "--chunk must be 0"},
+                        Case{"video " + v + model + " --chunk -1", "--chunk must be a positive number"},
                         Case{"video " + v + model + " -f npz,obj", "unknown export format 'obj'"},
                         Case{"video " + v + " -m " + d.file("no-model") + " -o " + d.file("out"), "no-model"}}) {
     const CliRun r = run_da3(c.args);

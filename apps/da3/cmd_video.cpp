@@ -28,15 +28,16 @@ Action add_video_command(CLI::App& app) {
   cmd->add_option("file", o->file, "Video file (anything FFmpeg decodes: mp4, mkv, avi, mov, webm, ...)")->required();
   cmd->add_option("--fps", o->fps, "Frames sampled per second of video time (all frames if above the video's rate)")
       ->capture_default_str();
-  cmd->add_option("--chunk", o->chunk,
-                  "Views per scene: 0 runs all sampled frames as one scene into OUT; N runs consecutive chunks "
-                  "of N frames into OUT/chunk_0000, OUT/chunk_0001, ...")
-      ->capture_default_str();
+  auto* chunk = cmd->add_option("--chunk", o->chunk,
+                                 "Views per scene, at least 1: consecutive chunks of N frames run into OUT/chunk_0000, "
+                                 "OUT/chunk_0001, ...; without --chunk all sampled frames are one scene in OUT");
   add_scene_options(cmd, o->scene);
 
-  return [o] {
+  return [o, chunk] {
     // Arguments first, then the video is opened: both fail before the model loads.
-    if (o->chunk < 0) throw Error("--chunk must be 0 (all frames in one scene) or a positive number of views");
+    if (chunk->count() > 0 && o->chunk < 1)
+      throw Error("--chunk must be a positive number of views per scene, got " + std::to_string(o->chunk) +
+                  " (leave --chunk out to run all frames as one scene)");
     SceneRunner runner(o->scene);
     VideoFrameSampler sampler(o->file, o->fps);
     const bool quiet = o->scene.quiet;

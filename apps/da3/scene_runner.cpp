@@ -50,6 +50,11 @@ void parse_device(const std::string& text, ModelOptions& o) {
 
 SceneRunner::SceneRunner(const SceneArgs& o) {
   formats_ = parse_export_formats(o.formats);
+  // Written as !(inside) so that NaN is refused too.
+  if (!(o.conf_percentile >= 0.f && o.conf_percentile <= 100.f))
+    throw Error("--conf-percentile must be a percentile in [0, 100], got " + CLI::detail::to_string(o.conf_percentile));
+  if (o.max_points < 1)
+    throw Error("--max-points must be at least 1 (the most points ply/glb keep), got " + std::to_string(o.max_points));
   if (o.process_res < 14 || o.process_res > kMaxProcessRes)
     throw Error("--process-res must be in [14, " + std::to_string(kMaxProcessRes) + "] (the model was trained at 504), got " +
                 std::to_string(o.process_res));
