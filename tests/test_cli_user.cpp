@@ -48,4 +48,19 @@ TEST(CliUser, RangeChecksFailWithOneClearLine) {
   }
 }
 
+// Issue 18, item 17: help text without CLI11's default markers; a failed first pull leaves no
+// empty models/ folder behind.
+TEST(CliUser, BenchHelpAndFailedPullLeaveNothingOdd) {
+  const CliRun help = run_cli("bench attention --help");
+  EXPECT_EQ(help.rc, 0);
+  EXPECT_NE(help.output.find("--no-check"), std::string::npos) << help.output;
+  EXPECT_EQ(help.output.find("{false}"), std::string::npos) << help.output;
+  EXPECT_EQ(help.output.find("{true}"), std::string::npos) << help.output;
+  da3::test::TempDir t;
+  const CliRun r = run_cli("pull DA3-SMALL --dir " + t.file("new/models"), "HF_ENDPOINT=http://127.0.0.1:1");
+  EXPECT_EQ(r.rc, 1) << r.output;
+  EXPECT_FALSE(fs::exists(t.file("new"))) << "a failed pull left " << t.file("new");
+  EXPECT_TRUE(fs::is_directory(t.path()));  // what existed before stays
+}
+
 }  // namespace

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 #include <regex>
+#include <vector>
 
 #include "da3/error.hpp"
 #include "da3_commands.hpp"
@@ -90,7 +91,13 @@ Action add_pull_command(CLI::App& app) {
     }
     io::curl_api();  // libcurl is loaded at run time: say it is missing before creating anything
     std::error_code ec;
-    const bool created = !fs::exists(target);
+    // Every directory this call creates (models/ too on a first pull), deepest first: a failed
+    // download removes those it left empty and nothing else (a .part to resume keeps its folder).
+    std::vector<fs::path> created;
+    for (fs::path p = fs::absolute(target, ec); !p.empty() && !fs::exists(p); p = p.parent_path()) {
+      created.push_back(p);
+      if (p == p.parent_path()) break;
+    }
     fs::create_directories(target, ec);
     if (ec) throw Error("cannot create '" + target.string() + "': " + ec.message());
 
@@ -104,7 +111,8 @@ Action add_pull_command(CLI::App& app) {
           std::fprintf(stderr, "downloading %s (%lld bytes)\n", url.c_str(), static_cast<long long>(size));
         io::http_download(url, dest.string(), size, dl);
       } catch (const io::DownloadError& e) {
-        if (created) fs::remove(target, ec);  // only if still empty: a .part to resume stays
+        for (const fs::path& dir : created)
+          if (!fs::remove(dir, ec)) break;  // remove() removes only an empty directory
         using K = io::DownloadError::Kind;
         if (e.kind == K::Unreachable)
           throw Error(std::string(e.what()) + " (no network?).\n" + by_hand(repo, target, base));
