@@ -63,4 +63,27 @@ TEST(CliUser, BenchHelpAndFailedPullLeaveNothingOdd) {
   EXPECT_TRUE(fs::is_directory(t.path()));  // what existed before stays
 }
 
+// Issue 18, item 10: -t and -v work after the subcommand as before it.
+TEST(CliUser, GlobalOptionsAfterTheSubcommand) {
+  const CliRun before = run_cli("-t 1 info");
+  ASSERT_EQ(before.rc, 0) << before.output;
+  EXPECT_NE(before.output.find("Threads: 1\n"), std::string::npos) << before.output;
+  const CliRun after = run_cli("info -t 1");
+  ASSERT_EQ(after.rc, 0) << after.output;
+  EXPECT_NE(after.output.find("Threads: 1\n"), std::string::npos) << after.output;
+  const CliRun two = run_cli("info --threads 2 -v");
+  ASSERT_EQ(two.rc, 0) << two.output;
+  EXPECT_NE(two.output.find("Threads: 2\n"), std::string::npos) << two.output;
+  // Through a nested subcommand and beside a subcommand's own options and positionals.
+  da3::test::TempDir t;
+  const CliRun infer = run_cli("infer " + img("c_port_210x300.jpg") + " -t 1" + model_arg() +
+                               "--process-res 56 -o " + t.file("out") + " -v");
+  EXPECT_EQ(infer.rc, 0) << infer.output;
+  EXPECT_TRUE(fs::exists(t.file("out/results.npz")));
+  EXPECT_NE(run_cli("infer --help").output.find("-t/--threads"), std::string::npos);
+  const CliRun bad = run_cli("info -t 5000");
+  EXPECT_NE(bad.rc, 0);
+  EXPECT_NE(bad.output.find("--threads"), std::string::npos) << bad.output;
+}
+
 }  // namespace
