@@ -20,6 +20,11 @@ using da3::test::run_cli;
 
 std::string fx() { return da3::test::fixtures_dir(); }
 std::string img(const std::string& name) { return fx() + "/pipeline/images/" + name; }
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), {});
+}
+
 std::string model_arg() { return " -m " + fx() + "/tiny-anyview "; }
 
 // Issue 18, item 13: values outside an option's range fail before anything runs, in one line.
@@ -84,6 +89,33 @@ TEST(CliUser, GlobalOptionsAfterTheSubcommand) {
   const CliRun bad = run_cli("info -t 5000");
   EXPECT_NE(bad.rc, 0);
   EXPECT_NE(bad.output.find("--threads"), std::string::npos) << bad.output;
+}
+
+// Issue 18, item 5b: the official CLI's spellings work as aliases, and --no-cameras drops the
+// camera frustums glb shows by default.
+TEST(CliUser, OfficialSpellingsAndNoCameras) {
+  da3::test::TempDir t;
+  const std::string two = " " + img("c_port_210x300.jpg") + " " + img("d_land_300x190.png");
+  CliRun r = run_cli("images" + two + " --model-dir " + fx() + "/tiny-anyview --process-res 56 --export-dir " +
+                     t.file("a") + " --export-format npz,glb --use-ray-pose");
+  ASSERT_EQ(r.rc, 0) << r.output;
+  EXPECT_EQ(da3::io::read_npz(t.file("a/results.npz")).at("depth").size(0), 2);
+  const std::string with_cameras = slurp(t.file("a/scene.glb"));
+  EXPECT_NE(with_cameras.find("camera_0"), std::string::npos);
+  r = run_cli("image " + img("c_port_210x300.jpg") + model_arg() + "--process-res 56 -o " + t.file("b"));
+  ASSERT_EQ(r.rc, 0) << r.output;
+  EXPECT_TRUE(fs::exists(t.file("b/results.npz")));
+  r = run_cli("infer" + two + model_arg() + "--process-res 56 -f glb --no-cameras -o " + t.file("c"));
+  ASSERT_EQ(r.rc, 0) << r.output;
+  const std::string points_only = slurp(t.file("c/scene.glb"));
+  EXPECT_NE(points_only.find("points"), std::string::npos);
+  EXPECT_EQ(points_only.find("camera_"), std::string::npos);
+  r = run_cli("infer" + two + model_arg() + "--process-res 56 -f glb --show-cameras -o " + t.file("d"));
+  ASSERT_EQ(r.rc, 0) << r.output;
+  EXPECT_NE(slurp(t.file("d/scene.glb")).find("camera_1"), std::string::npos);
+  const CliRun help = run_cli("infer --help");
+  for (const char* name : {"--export-dir", "--export-format", "--model-dir", "--use-ray-pose", "--no-cameras", "image"})
+    EXPECT_NE(help.output.find(name), std::string::npos) << name;
 }
 
 }  // namespace

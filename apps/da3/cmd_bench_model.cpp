@@ -37,7 +37,7 @@ Action add_bench_model_command(CLI::App& bench) {
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = bench.add_subcommand("model", "Time the whole network: load, forward per stage, peak RSS, GFLOP/s");
-  cmd->add_option("-m,--model", o->model, "Model directory (config.json + model.safetensors)")->required();
+  cmd->add_option("-m,--model,--model-dir", o->model, "Model directory (config.json + model.safetensors)")->required();
   cmd->add_option("--size", o->size, "Input WIDTHxHEIGHT, multiples of 14 (default 504x378)");
   cmd->add_option("--views", o->views, "Number of views (default 1)")->check(positive());
   cmd->add_option("--repeat", o->repeat, "Timed runs after one warm-up; the median is reported (default 3)")

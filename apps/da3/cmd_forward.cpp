@@ -18,7 +18,7 @@ Action add_forward_command(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("forward", "Run the raw network on a preprocessed input tensor (parity work)");
-  cmd->add_option("-m,--model", o->model, "Model directory (config.json + model.safetensors)")->required();
+  cmd->add_option("-m,--model,--model-dir", o->model, "Model directory (config.json + model.safetensors)")->required();
   cmd->add_option("-i,--input", o->input,
                   "safetensors file with `image` (1,N,3,H,W) f32, normalised; optional `extrinsics` (1,N,4,4) "
                   "and `intrinsics` (1,N,3,3)")

@@ -23,7 +23,10 @@ Action add_infer_command(CLI::App& app) {
     SceneArgs scene;
   };
   auto o = std::make_shared<Opts>();
-  auto* cmd = app.add_subcommand("infer", "Depth, cameras and point clouds from images (files, directories, globs)");
+  auto* cmd = app.add_subcommand("infer", "Depth, cameras and point clouds from images (files, directories, globs); "
+                                          "aliases: image, images (the official CLI's names)");
+  cmd->alias("image");
+  cmd->alias("images");
   cmd->add_option("inputs", o->inputs, "Images, directories of images, or glob patterns")->required();
   add_scene_options(cmd, o->scene);
   cmd->add_option("--views", o->views, "all: one multi-view scene; single: each image on its own")

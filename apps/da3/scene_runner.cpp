@@ -10,15 +10,15 @@
 namespace da3::cli {
 
 void add_scene_options(CLI::App* cmd, SceneArgs& o) {
-  cmd->add_option("-m,--model", o.model, "Model directory (config.json + model.safetensors); default $DA3_MODEL");
-  cmd->add_option("-o,--out", o.out, "Output directory")->capture_default_str();
-  cmd->add_option("-f,--format", o.formats, "Comma-separated: npz, mini_npz, depth_png, depth16, ply, glb, colmap")
+  cmd->add_option("-m,--model,--model-dir", o.model, "Model directory (config.json + model.safetensors); default $DA3_MODEL");
+  cmd->add_option("-o,--out,--export-dir", o.out, "Output directory")->capture_default_str();
+  cmd->add_option("-f,--format,--export-format", o.formats, "Comma-separated: npz, mini_npz, depth_png, depth16, ply, glb, colmap")
       ->capture_default_str();
   cmd->add_option("--process-res", o.process_res, "Processing resolution")->capture_default_str();
   cmd->add_option("--process-res-method", o.method,
                   "upper_bound_resize, lower_bound_resize, upper_bound_crop, lower_bound_crop")
       ->capture_default_str();
-  cmd->add_flag("--ray-pose", o.ray_pose, "Poses from the ray head instead of the camera decoder");
+  cmd->add_flag("--ray-pose,--use-ray-pose", o.ray_pose, "Poses from the ray head instead of the camera decoder");
   cmd->add_option("--ref-view", o.ref_view, "first, middle, saddle_balanced, saddle_sim_range")->capture_default_str();
   cmd->add_option("--backend", o.backend, "Attention backend: auto, flash_attn, sdpa, manual")->capture_default_str();
   cmd->add_option("--device", o.device, kDeviceHelp)->capture_default_str();
@@ -26,6 +26,11 @@ void add_scene_options(CLI::App* cmd, SceneArgs& o) {
   cmd->add_option("--conf-percentile", o.conf_percentile, "ply/glb/colmap: confidence percentile kept from")
       ->capture_default_str();
   cmd->add_option("--max-points", o.max_points, "ply/glb: most points written")->capture_default_str();
+  // glb shows the cameras by default, as the official export does; --show-cameras is accepted
+  // for scripts written against the official CLI.
+  cmd->add_flag_callback("--show-cameras", [&o] { o.show_cameras = true; }, "glb: draw each view's camera (default)");
+  cmd->add_flag_callback("--no-cameras,--no-show-cameras", [&o] { o.show_cameras = false; },
+                         "glb: points only, no camera frustums");
   cmd->add_flag("-q,--quiet", o.quiet, "No progress on stderr");
 }
 
@@ -78,6 +83,7 @@ SceneRunner::SceneRunner(const SceneArgs& o) {
   forward_.ref_view_strategy = o.ref_view;
   export_.conf_thresh_percentile = o.conf_percentile;
   export_.num_max_points = o.max_points;
+  export_.show_cameras = o.show_cameras;
 }
 
 SceneRunner::~SceneRunner() = default;
