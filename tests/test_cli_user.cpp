@@ -118,4 +118,22 @@ TEST(CliUser, OfficialSpellingsAndNoCameras) {
     EXPECT_NE(help.output.find(name), std::string::npos) << name;
 }
 
+// Issue 18, item 6: the folders an export creates get 0777 less the umask, as any folder a
+// program makes (they came from mkdtemp, 0700, whatever the umask).
+TEST(CliUser, OutputFoldersHonourTheUmask) {
+  da3::test::TempDir t;
+  for (const auto& [mask, want] : {std::pair{"022", 0755}, std::pair{"027", 0750}}) {
+    const std::string out = t.file(std::string("out") + mask);
+    const CliRun r = run_cli("infer " + img("c_port_210x300.jpg") + model_arg() +
+                                 "--process-res 56 -f depth_png,depth16,colmap,npz -o " + out,
+                             std::string("umask ") + mask + ";");
+    ASSERT_EQ(r.rc, 0) << r.output;
+    for (const char* dir : {"", "/depth_png", "/depth16", "/colmap", "/colmap/sparse", "/colmap/sparse/0", "/colmap/text"}) {
+      struct stat st {};
+      ASSERT_EQ(::stat((out + dir).c_str(), &st), 0) << out + dir;
+      EXPECT_EQ(st.st_mode & 0777, unsigned(want)) << out + dir << " under umask " << mask;
+    }
+  }
+}
+
 }  // namespace

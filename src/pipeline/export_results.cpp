@@ -1,5 +1,6 @@
 // export_results: format names, the output layout, and whole-directory atomicity for the
 // exports that write several files.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <random>
 
 #include "da3/error.hpp"
 #include "da3/log.hpp"
@@ -22,13 +24,26 @@ namespace {
 constexpr ExportFormat kAll[] = {ExportFormat::Npz, ExportFormat::MiniNpz, ExportFormat::DepthPng,
                                  ExportFormat::Depth16, ExportFormat::Ply, ExportFormat::Glb, ExportFormat::Colmap};
 
+// A fresh directory `<prefix>XXXXXX` created with mode 0777 less the umask, as mkdir(1) makes
+// any folder. (mkdtemp makes 0700, which then stays when the folder is renamed into place: a
+// depth_png/ other users cannot open although every file in it is readable.)
+fs::path make_temp_dir(const std::string& prefix) {
+  static constexpr char kChars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  std::random_device rd;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    std::string path = prefix;
+    for (int i = 0; i < 6; ++i) path += kChars[rd() % (sizeof kChars - 1)];
+    if (::mkdir(path.c_str(), 0777) == 0) return path;
+    if (errno != EEXIST) break;
+  }
+  throw Error("cannot create a directory '" + prefix + "XXXXXX': " + std::strerror(errno));
+}
+
 // Builds a directory of files under a temporary name beside `final_dir`, then puts it in place
 // with renames: readers see the old complete directory or the new complete one, never a mix.
 void build_directory(const fs::path& final_dir, const std::function<void(const std::string&)>& fill) {
   const std::string hidden = std::string(".").append(final_dir.filename().string());
-  std::string tmpl = (final_dir.parent_path() / (hidden + ".tmp-XXXXXX")).string();
-  if (!::mkdtemp(tmpl.data())) throw Error("cannot create a directory beside '" + final_dir.string() + "': " + std::strerror(errno));
-  const fs::path tmp = tmpl;
+  const fs::path tmp = make_temp_dir((final_dir.parent_path() / (hidden + ".tmp-")).string());
   TempDirRegistration on_signal(tmp.string());  // a Ctrl-C while filling it removes it
   std::error_code ec;
   try {
