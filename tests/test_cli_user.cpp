@@ -136,4 +136,22 @@ TEST(CliUser, OutputFoldersHonourTheUmask) {
   }
 }
 
+// Issue 18, item 8: per-view files are named "<index>_<source stem>", and the npz says which
+// file each view came from.
+TEST(CliUser, PerViewFilesNamedAfterTheirSource) {
+  da3::test::TempDir t;
+  const CliRun r = run_cli("infer " + img("c_port_210x300.jpg") + " " + img("d_land_300x190.png") + model_arg() +
+                           "--process-res 56 -f npz,depth_png,depth16 -o " + t.file("out"));
+  ASSERT_EQ(r.rc, 0) << r.output;
+  for (const char* f : {"depth_png/0000_c_port_210x300.png", "depth_png/0001_d_land_300x190.png",
+                        "depth16/0000_c_port_210x300.png", "depth16/0000_c_port_210x300.json",
+                        "depth16/0001_d_land_300x190.png", "depth16/0001_d_land_300x190.json"})
+    EXPECT_TRUE(fs::is_regular_file(t.file("out/") + f)) << f;
+  EXPECT_FALSE(fs::exists(t.file("out/depth_png/0000.png")));
+  const auto z = da3::io::read_npz(t.file("out/results.npz"));
+  ASSERT_TRUE(z.count("source_names"));
+  const auto names = da3::io::npz_strings(z.at("source_names"), "source_names");
+  EXPECT_EQ(names, (std::vector<std::string>{"c_port_210x300.jpg", "d_land_300x190.png"}));
+}
+
 }  // namespace

@@ -190,13 +190,18 @@ struct ExportOptions {
 
 // Writes each format under `out_dir` (created if needed) and returns the paths written:
 //   npz        out_dir/results.npz          mini_npz  out_dir/results_mini.npz
-//   depth_png  out_dir/depth_png/0000.png   depth16   out_dir/depth16/0000.png + 0000.json
+//   depth_png  out_dir/depth_png/0000_<stem>.png
+//   depth16    out_dir/depth16/0000_<stem>.png + 0000_<stem>.json  (view_file_stem below)
 //   ply        out_dir/points.ply           glb       out_dir/scene.glb
 //   colmap     out_dir/colmap/sparse/0/*.bin and out_dir/colmap/text/*.txt
 // Directories of files are built under a temporary name and renamed into place whole.
 std::vector<std::string> export_results(const InferenceResult& result, const std::string& out_dir,
                                         const std::vector<ExportFormat>& formats,
                                         const ExportOptions& options = {});
+
+// The name of view `v`'s per-view files without extension: "<4-digit index>_<source stem>"
+// ("0000_canyon" for canyon.jpg), or the index alone when the view has no source name.
+std::string view_file_stem(const InferenceResult& result, int64_t v);
 
 // The single exports behind export_results (same files, explicit paths).
 void export_npz(const InferenceResult& result, const std::string& path);       // reference `npz`

@@ -1,5 +1,6 @@
 // npz and mini_npz: the reference's export/npz.py keys, dtypes and rounding.
 #include <cmath>
+#include <filesystem>
 
 #include "da3/error.hpp"
 #include "da3/pipeline.hpp"
@@ -34,6 +35,13 @@ void write(const InferenceResult& r, const std::string& path, bool mini) {
   if (r.conf.defined()) npz.add("conf", np_round(r.conf, 2));
   if (r.extrinsics.defined()) npz.add("extrinsics", r.extrinsics);
   if (r.intrinsics.defined()) npz.add("intrinsics", r.intrinsics);
+  if (!mini && !r.views.empty()) {
+    // Which file each view came from (base names, as COLMAP names them): the npz is
+    // self-describing without the command line that made it.
+    std::vector<std::string> names;
+    for (const ViewInfo& v : r.views) names.push_back(std::filesystem::path(v.source).filename().string());
+    npz.add_strings("source_names", names);
+  }
   npz.commit();
 }
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -63,6 +64,15 @@ void build_directory(const fs::path& final_dir, const std::function<void(const s
 }
 
 }  // namespace
+
+std::string view_file_stem(const InferenceResult& r, int64_t v) {
+  char index[24];
+  std::snprintf(index, sizeof index, "%04lld", static_cast<long long>(v));
+  const std::string stem = v >= 0 && v < static_cast<int64_t>(r.views.size())
+                               ? fs::path(r.views[static_cast<size_t>(v)].source).stem().string()
+                               : std::string();
+  return stem.empty() ? index : index + ("_" + stem);
+}
 
 const char* export_format_name(ExportFormat f) {
   switch (f) {
