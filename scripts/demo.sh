@@ -32,4 +32,5 @@ if [ -z "$model" ]; then
   exit 0
 fi
 echo "== da3 infer assets/samples/*.png --model $model -> $OUT"
-"$DA3" infer assets/samples/*.png --model "$model" -o "$OUT" -f npz,depth_png,ply,glb
+# --overwrite: a rerun of the demo replaces exactly the files the previous one wrote.
+"$DA3" infer assets/samples/*.png --model "$model" -o "$OUT" -f npz,depth_png,ply,glb --overwrite

@@ -154,4 +154,74 @@ TEST(CliUser, PerViewFilesNamedAfterTheirSource) {
   EXPECT_EQ(names, (std::vector<std::string>{"c_port_210x300.jpg", "d_land_300x190.png"}));
 }
 
+// Issue 18, item 7: a rerun into a folder holding a previous run's outputs is refused unless
+// --overwrite, which removes exactly the files the previous run's manifest lists.
+TEST(CliUser, RerunNeedsOverwriteWhichRemovesOnlyThePreviousRunsFiles) {
+  da3::test::TempDir t;
+  const std::string out = t.file("out");
+  const std::string run = "infer " + img("c_port_210x300.jpg") + model_arg() + "--process-res 56 -o " + out;
+  CliRun r = run_cli(run + " -f npz,depth_png");
+  ASSERT_EQ(r.rc, 0) << r.output;
+  const std::string manifest = slurp(out + "/da3_manifest.json");
+  EXPECT_NE(manifest.find("\"results.npz\""), std::string::npos) << manifest;
+  EXPECT_NE(manifest.find("\"depth_png/0000_c_port_210x300.png\""), std::string::npos) << manifest;
+  const std::string npz_before = slurp(out + "/results.npz");
+
+  r = run_cli(run + " -f npz");
+  EXPECT_EQ(r.rc, 1) << r.output;
+  EXPECT_NE(r.output.find("da3: error: output folder '" + out + "' holds the files of a previous run"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("--overwrite"), std::string::npos) << r.output;
+  EXPECT_EQ(slurp(out + "/results.npz"), npz_before);
+
+  std::ofstream(out + "/notes.txt") << "mine";
+  std::ofstream(out + "/depth_png/mine.txt") << "mine";
+  r = run_cli(run + " -f glb --overwrite");
+  ASSERT_EQ(r.rc, 0) << r.output;
+  EXPECT_TRUE(fs::is_regular_file(out + "/scene.glb"));
+  EXPECT_FALSE(fs::exists(out + "/results.npz"));
+  EXPECT_FALSE(fs::exists(out + "/depth_png/0000_c_port_210x300.png"));
+  EXPECT_TRUE(fs::is_regular_file(out + "/notes.txt"));  // not da3's: kept
+  EXPECT_TRUE(fs::is_regular_file(out + "/depth_png/mine.txt"));
+  const std::string now = slurp(out + "/da3_manifest.json");
+  EXPECT_NE(now.find("\"scene.glb\""), std::string::npos) << now;
+  EXPECT_EQ(now.find("results.npz"), std::string::npos) << now;
+
+  // The folder a removed export leaves empty goes too.
+  fs::remove(out + "/depth_png/mine.txt");
+  ASSERT_EQ(run_cli(run + " -f depth16 --overwrite").rc, 0);
+  ASSERT_EQ(run_cli(run + " -f npz --overwrite").rc, 0);
+  EXPECT_FALSE(fs::exists(out + "/depth16"));
+}
+
+TEST(CliUser, OutputsWithoutAManifestAndForeignManifestsAreRefused) {
+  da3::test::TempDir t;
+  const std::string run = "infer " + img("c_port_210x300.jpg") + model_arg() + "--process-res 56 -f npz -o ";
+  // A folder from before manifests existed: its export names give it away.
+  fs::create_directories(t.file("old"));
+  std::ofstream(t.file("old/scene.glb")) << "old";
+  CliRun r = run_cli(run + t.file("old"));
+  EXPECT_EQ(r.rc, 1) << r.output;
+  EXPECT_NE(r.output.find("already holds scene.glb"), std::string::npos) << r.output;
+  r = run_cli(run + t.file("old") + " --overwrite");
+  EXPECT_EQ(r.rc, 0) << r.output;
+  EXPECT_TRUE(fs::is_regular_file(t.file("old/scene.glb")));  // unknown to the manifest: kept
+  // A manifest naming anything outside the folder is never acted on.
+  fs::create_directories(t.file("evil"));
+  std::ofstream(t.file("victim.txt")) << "keep";
+  std::ofstream(t.file("evil/da3_manifest.json")) << R"({"files": ["../victim.txt"]})";
+  r = run_cli(run + t.file("evil") + " --overwrite");
+  EXPECT_EQ(r.rc, 1) << r.output;
+  EXPECT_NE(r.output.find("not a path inside the folder"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::is_regular_file(t.file("victim.txt")));
+  std::ofstream(t.file("evil/da3_manifest.json")) << "{not json";
+  r = run_cli(run + t.file("evil") + " --overwrite");
+  EXPECT_EQ(r.rc, 1) << r.output;
+  EXPECT_NE(r.output.find("cannot be read as JSON"), std::string::npos) << r.output;
+  // An existing folder of other files is fine.
+  fs::create_directories(t.file("mine"));
+  std::ofstream(t.file("mine/photo.txt")) << "x";
+  EXPECT_EQ(run_cli(run + t.file("mine")).rc, 0);
+}
+
 }  // namespace

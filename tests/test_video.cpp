@@ -124,6 +124,26 @@ TEST(Video, CliRunsFramesAsOneSceneOrInChunks) {
   EXPECT_NE(text.find("clip_frame000004"), std::string::npos);
 }
 
+// Issue 18, item 7: a chunked run is one run: its chunk folders are refused as a whole on a
+// rerun, and --overwrite removes the chunk folders the new run does not write again.
+TEST(Video, ChunkFoldersAreOneRunForOverwrite) {
+  da3::test::TempDir d;
+  const std::string v = write_video(d, "clip.avi", 6, 10.0);
+  ASSERT_FALSE(v.empty());
+  const std::string run = "video " + v + " -m " + da3::test::fixtures_dir() + "/tiny-anyview --process-res 56 --fps 10 -o " +
+                          d.file("out");
+  CliRun r = run_da3(run + " --chunk 2");
+  ASSERT_EQ(r.rc, 0) << r.output;
+  ASSERT_TRUE(std::filesystem::exists(d.file("out/chunk_0002/results.npz")));
+  r = run_da3(run + " --chunk 3");
+  EXPECT_EQ(r.rc, 1) << r.output;
+  EXPECT_NE(r.output.find("holds the files of a previous run"), std::string::npos) << r.output;
+  r = run_da3(run + " --chunk 3 --overwrite");
+  ASSERT_EQ(r.rc, 0) << r.output;
+  EXPECT_EQ(da3::io::read_npz(d.file("out/chunk_0001/results.npz")).at("depth").size(0), 3);
+  EXPECT_FALSE(std::filesystem::exists(d.file("out/chunk_0002")));
+}
+
 TEST(Video, CliFailsWithOneClearLine) {
   da3::test::TempDir d;
   const std::string v = write_video(d, "clip.avi", 3, 10.0);

@@ -37,7 +37,7 @@ Action add_infer_command(CLI::App& app) {
 
   return [o] {
     // Everything that can be wrong with the arguments is found before the model loads.
-    SceneRunner runner(o->scene);
+    SceneRunner runner(o->scene, "infer");
     CameraInputs cams;
     if (!o->poses.empty()) {
       if (o->views == "single") throw Error("--poses needs --views all (the poses are those of the whole scene)");
@@ -71,6 +71,7 @@ Action add_infer_command(CLI::App& app) {
       if (!quiet && !progress)
         for (const auto& w : written) std::fprintf(stderr, "wrote %s\n", w.c_str());
     }
+    runner.finish();
     if (progress) std::fprintf(stderr, "\n%zu runs written under %s\n", runs.size(), out_root.c_str());
     return 0;
   };

@@ -38,7 +38,7 @@ Action add_video_command(CLI::App& app) {
     if (chunk->count() > 0 && o->chunk < 1)
       throw Error("--chunk must be a positive number of views per scene, got " + std::to_string(o->chunk) +
                   " (leave --chunk out to run all frames as one scene)");
-    SceneRunner runner(o->scene);
+    SceneRunner runner(o->scene, "video");
     VideoFrameSampler sampler(o->file, o->fps);
     const bool quiet = o->scene.quiet;
     const bool progress = !quiet && ::isatty(2);
@@ -77,6 +77,7 @@ Action add_video_command(CLI::App& app) {
     if (frames == 0)
       throw Error("video '" + o->file + "' has no frame that could be decoded (" +
                   std::to_string(sampler.frames_decoded()) + " read)");
+    runner.finish();
     if (!quiet)
       std::fprintf(stderr, "%s%zu frames (of %lld) in %zu scene%s written under %s\n", progress ? "\n" : "", frames,
                    static_cast<long long>(sampler.frames_decoded()), scenes, scenes == 1 ? "" : "s",

@@ -31,6 +31,9 @@ void add_scene_options(CLI::App* cmd, SceneArgs& o) {
   cmd->add_flag_callback("--show-cameras", [&o] { o.show_cameras = true; }, "glb: draw each view's camera (default)");
   cmd->add_flag_callback("--no-cameras,--no-show-cameras", [&o] { o.show_cameras = false; },
                          "glb: points only, no camera frustums");
+  cmd->add_flag("--overwrite", o.overwrite,
+                "Replace a previous run's outputs in OUT: the files its manifest (OUT/da3_manifest.json) lists "
+                "are removed after this run succeeded, nothing else; without it such a folder is refused");
   cmd->add_flag("-q,--quiet", o.quiet, "No progress on stderr");
 }
 
@@ -53,7 +56,7 @@ void parse_device(const std::string& text, ModelOptions& o) {
   throw Error("--device: '" + text + "' is not cpu, cuda or cuda:N");
 }
 
-SceneRunner::SceneRunner(const SceneArgs& o) {
+SceneRunner::SceneRunner(const SceneArgs& o, const std::string& command) {
   formats_ = parse_export_formats(o.formats);
   // Written as !(inside) so that NaN is refused too.
   if (!(o.conf_percentile >= 0.f && o.conf_percentile <= 100.f))
@@ -76,6 +79,7 @@ SceneRunner::SceneRunner(const SceneArgs& o) {
   }
   // Where the outputs go is checked now, not after the whole inference ran.
   check_output_dir(o.out);
+  manifest_ = std::make_unique<RunManifest>(o.out, command, o.overwrite);
   model_options_.precision = o.precision == "bf16" ? Precision::BF16 : Precision::F32;
   parse_device(o.device, model_options_);
   forward_.attention_backend = *backend;
@@ -97,7 +101,9 @@ std::vector<std::string> SceneRunner::run(const PreprocessedBatch& batch, const 
   if (!model_) model_ = std::make_unique<Model>(Model::load(model_dir_, model_options_));
   InferenceResult r = postprocess(model_->forward(batch.image, f), batch);
   align_to_input_cameras(r, batch);
-  return export_results(r, out_dir, formats_, export_);
+  auto written = export_results(r, out_dir, formats_, export_);
+  manifest_->record(written);
+  return written;
 }
 
 }  // namespace da3::cli

@@ -9,6 +9,7 @@
 
 #include "da3/model.hpp"
 #include "da3/pipeline.hpp"
+#include "pipeline/run_manifest.hpp"
 
 namespace da3::cli {
 
@@ -18,11 +19,12 @@ struct SceneArgs {
   int process_res = 504;
   float conf_percentile = 40.f;
   int64_t max_points = 1'000'000;
-  bool ray_pose = false, quiet = false, show_cameras = true;
+  bool ray_pose = false, quiet = false, show_cameras = true, overwrite = false;
 };
 
 // Adds -m, -o, -f, --process-res, --process-res-method, --ray-pose, --ref-view, --backend,
-// --device, --precision, --conf-percentile, --max-points, --show-cameras / --no-cameras and -q
+// --device, --precision, --conf-percentile, --max-points, --show-cameras / --no-cameras,
+// --overwrite and -q
 // to `cmd`, bound to `args`; the official CLI's spellings (--model-dir, --export-dir,
 // --export-format, --use-ray-pose) are aliases.
 // "cpu", "cuda" or "cuda:N" into the model options' device and index; anything else is an error
@@ -37,9 +39,11 @@ void add_scene_options(CLI::App* cmd, SceneArgs& args);
 
 class SceneRunner {
  public:
-  // Checks every argument (formats, resize method, backend, model directory given) and throws
-  // da3::Error before anything is read or loaded, so bad arguments fail at once.
-  explicit SceneRunner(const SceneArgs& args);
+  // Checks every argument (formats, resize method, backend, model directory given, an output
+  // folder without a previous run's files unless --overwrite) and throws da3::Error before
+  // anything is read or loaded, so bad arguments fail at once. `command` names the run in the
+  // output folder's manifest.
+  SceneRunner(const SceneArgs& args, const std::string& command);
   ~SceneRunner();
 
   const PreprocessOptions& preprocess_options() const { return pre_; }
@@ -49,6 +53,10 @@ class SceneRunner {
   // batch was preprocessed: bad inputs fail before the (slow) load.
   std::vector<std::string> run(const PreprocessedBatch& batch, const std::string& out_dir);
 
+  // Every scene of the command ran: with --overwrite, the previous run's files that this run
+  // did not rewrite are removed now (only after success), and the manifest lists this run's.
+  void finish() { manifest_->finish(); }
+
  private:
   std::vector<ExportFormat> formats_;
   PreprocessOptions pre_;
@@ -57,6 +65,7 @@ class SceneRunner {
   ExportOptions export_;
   std::string model_dir_;
   std::unique_ptr<Model> model_;
+  std::unique_ptr<RunManifest> manifest_;
 };
 
 }  // namespace da3::cli
