@@ -224,4 +224,36 @@ TEST(CliUser, OutputsWithoutAManifestAndForeignManifestsAreRefused) {
   EXPECT_EQ(run_cli(run + t.file("mine")).rc, 0);
 }
 
+// Issue 18, item 11: -m takes a name `da3 pull` fetched (looked up in $DA3_MODELS_DIR) and the
+// path of a model.safetensors as well as a folder.
+TEST(CliUser, ModelByPulledNameOrSafetensorsPath) {
+  da3::test::TempDir t;
+  fs::create_directories(t.file("store"));
+  fs::create_directory_symlink(fx() + "/tiny-anyview", t.file("store/DA3-TINY"));
+  const std::string run = "infer " + img("c_port_210x300.jpg") + " --process-res 56 -f npz -o ";
+  const std::string env = "DA3_MODELS_DIR=" + t.file("store");
+  CliRun r = run_cli(run + t.file("a") + " -m DA3-TINY", env);
+  EXPECT_EQ(r.rc, 0) << r.output;
+  EXPECT_TRUE(fs::exists(t.file("a/results.npz")));
+  r = run_cli(run + t.file("b") + " -m depth-anything/DA3-TINY", env);
+  EXPECT_EQ(r.rc, 0) << r.output;
+  r = run_cli(run + t.file("c") + " -m " + fx() + "/tiny-anyview/model.safetensors");
+  EXPECT_EQ(r.rc, 0) << r.output;
+  EXPECT_TRUE(fs::exists(t.file("c/results.npz")));
+  // Without DA3_MODELS_DIR the name is looked for in models/ (of the working directory).
+  r = run_cli(run + t.file("d") + " -m DA3-TINY", "cd " + t.path().string() + " && ln -s store models &&");
+  EXPECT_EQ(r.rc, 0) << r.output;
+  r = run_cli(run + t.file("e") + " -m DA3-NOPE", env);
+  EXPECT_EQ(r.rc, 1) << r.output;
+  EXPECT_NE(r.output.find("da3: error: model 'DA3-NOPE' is neither a folder here nor in " + t.file("store")),
+            std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("da3 pull DA3-NOPE"), std::string::npos) << r.output;
+  r = run_cli(run + t.file("e") + " -m " + fx() + "/tiny-anyview/config.json");
+  EXPECT_EQ(r.rc, 1) << r.output;
+  EXPECT_NE(r.output.find("is a file; give its folder"), std::string::npos) << r.output;
+  // `da3 pull` writes where -m NAME looks (a refused connection: only the target is checked).
+  r = run_cli("pull DA3-SMALL", "HF_ENDPOINT=http://127.0.0.1:1 " + env);
+  EXPECT_NE(r.output.find(t.file("store") + "/DA3-SMALL/config.json"), std::string::npos) << r.output;
+}
+
 }  // namespace

@@ -10,6 +10,7 @@
 #include "da3/profile.hpp"
 #include "da3/threads.hpp"
 #include "da3_commands.hpp"
+#include "model_path.hpp"
 #include "scene_runner.hpp"
 #include "kernels/cpu/fma_peak.hpp"
 
@@ -37,7 +38,7 @@ Action add_bench_model_command(CLI::App& bench) {
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = bench.add_subcommand("model", "Time the whole network: load, forward per stage, peak RSS, GFLOP/s");
-  cmd->add_option("-m,--model,--model-dir", o->model, "Model directory (config.json + model.safetensors)")->required();
+  cmd->add_option("-m,--model,--model-dir", o->model, "Model folder, its model.safetensors, or a name `da3 pull` fetched (see da3 infer --help)")->required();
   cmd->add_option("--size", o->size, "Input WIDTHxHEIGHT, multiples of 14 (default 504x378)");
   cmd->add_option("--views", o->views, "Number of views (default 1)")->check(positive());
   cmd->add_option("--repeat", o->repeat, "Timed runs after one warm-up; the median is reported (default 3)")
@@ -61,7 +62,7 @@ Action add_bench_model_command(CLI::App& bench) {
     ModelOptions mo;
     mo.attention_backend = *backend;
     parse_device(o->device, mo);
-    Model model = Model::load(o->model, mo);
+    Model model = Model::load(resolve_model_dir(o->model), mo);
     const double load_ms = now_ms() - t0;
     const uint64_t weights_owned = tensor_bytes_live();  // converted / folded weights; the rest stay mapped
 

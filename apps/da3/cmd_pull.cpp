@@ -13,6 +13,7 @@
 
 #include "da3/error.hpp"
 #include "da3_commands.hpp"
+#include "model_path.hpp"
 #include "io/curl_dl.hpp"
 #include "io/http_download.hpp"
 
@@ -62,17 +63,19 @@ std::string by_hand(const RepoId& r, const fs::path& target, const std::string& 
 
 Action add_pull_command(CLI::App& app) {
   struct Opts {
-    std::string model, dir = "models";
+    std::string model, dir = models_dir();  // where `-m NAME` looks
     bool quiet = false;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand(
       "pull", "Download a checkpoint from Hugging Face (e.g. DA3-SMALL, Apache-2.0) into DIR/<name>/");
   cmd->add_option("model", o->model, "Hub model id (depth-anything/DA3-SMALL) or a short name (DA3-SMALL)")->required();
-  cmd->add_option("-d,--dir", o->dir, "Directory that receives <name>/config.json and <name>/model.safetensors")
+  cmd->add_option("-d,--dir", o->dir, "Directory that receives <name>/config.json and <name>/model.safetensors (default $DA3_MODELS_DIR, "
+                  "else models)")
       ->capture_default_str();
   cmd->add_flag("-q,--quiet", o->quiet, "No progress on stderr");
-  cmd->footer("Environment: HF_ENDPOINT (hub address, default https://huggingface.co), HF_TOKEN (gated models).\n"
+  cmd->footer("Then: da3 infer IMAGES -m <name> finds DIR/<name> when DIR is $DA3_MODELS_DIR (or models/).\n"
+              "Environment: HF_ENDPOINT (hub address, default https://huggingface.co), HF_TOKEN (gated models).\n"
               "An interrupted download resumes from DIR/<name>/<file>.part on the next call.");
 
   return [o] {

@@ -6,11 +6,13 @@
 #include "da3/attention.hpp"
 #include "da3/error.hpp"
 #include "io/atomic_file.hpp"
+#include "model_path.hpp"
 
 namespace da3::cli {
 
 void add_scene_options(CLI::App* cmd, SceneArgs& o) {
-  cmd->add_option("-m,--model,--model-dir", o.model, "Model directory (config.json + model.safetensors); default $DA3_MODEL");
+  cmd->add_option("-m,--model,--model-dir", o.model, "Model: its folder (config.json + model.safetensors), the path of its model.safetensors, or a name "
+                  "`da3 pull` fetched (DA3-SMALL: $DA3_MODELS_DIR/DA3-SMALL, default models/); default $DA3_MODEL");
   cmd->add_option("-o,--out,--export-dir", o.out, "Output directory")->capture_default_str();
   cmd->add_option("-f,--format,--export-format", o.formats, "Comma-separated: npz, mini_npz, depth_png, depth16, ply, glb, colmap")
       ->capture_default_str();
@@ -70,13 +72,7 @@ SceneRunner::SceneRunner(const SceneArgs& o, const std::string& command) {
   pre_.method = parse_resize_method(o.method);
   const auto backend = parse_attention_backend(o.backend);
   if (!backend) throw Error("unknown attention backend '" + o.backend + "'; use auto, flash_attn, sdpa or manual");
-  model_dir_ = o.model;
-  if (model_dir_.empty()) {
-    const char* env = std::getenv("DA3_MODEL");
-    if (!env || !*env)
-      throw Error("no model: pass --model DIR or set DA3_MODEL (get DA3-SMALL with `da3 pull DA3-SMALL`)");
-    model_dir_ = env;
-  }
+  model_dir_ = resolve_model_dir(o.model);
   // Where the outputs go is checked now, not after the whole inference ran.
   check_output_dir(o.out);
   manifest_ = std::make_unique<RunManifest>(o.out, command, o.overwrite);
