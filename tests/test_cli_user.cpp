@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -254,6 +256,37 @@ TEST(CliUser, ModelByPulledNameOrSafetensorsPath) {
   // `da3 pull` writes where -m NAME looks (a refused connection: only the target is checked).
   r = run_cli("pull DA3-SMALL", "HF_ENDPOINT=http://127.0.0.1:1 " + env);
   EXPECT_NE(r.output.find(t.file("store") + "/DA3-SMALL/config.json"), std::string::npos) << r.output;
+}
+
+// Issue 18, item 9: on a terminal a progress line on stderr (stages, views, elapsed time); at
+// the end one summary line on stdout; -q silences both; off a terminal no progress.
+TEST(CliUser, ProgressOnATerminalSummaryOnStdoutQuietSilences) {
+  da3::test::TempDir t;
+  const std::string run = "infer " + img("a_land_640x420.jpg") + " " + img("k_texture_320x240.jpg") + model_arg() +
+                          "--process-res 56 -f npz,depth_png --overwrite -o " + t.file("out");
+  // Off a terminal (a pipe): stdout is the summary line alone, stderr is empty.
+  CliRun r = run_cli(run + " 2>" + t.file("err.txt"));
+  ASSERT_EQ(r.rc, 0) << r.output;
+  EXPECT_EQ(slurp(t.file("err.txt")), "");
+  EXPECT_EQ(r.output.find('\r'), std::string::npos) << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  EXPECT_EQ(r.output.rfind("da3 infer: 2 views at 56x42 in ", 0), 0u) << r.output;
+  EXPECT_NE(r.output.find(" s -> " + t.file("out") + "/ (results.npz, depth_png/)\n"), std::string::npos) << r.output;
+  // -q: nothing at all.
+  r = run_cli(run + " -q");
+  ASSERT_EQ(r.rc, 0) << r.output;
+  EXPECT_EQ(r.output, "");
+  // On a terminal (script(1) runs the command on a pseudo-terminal): the progress line.
+  if (std::system("command -v script >/dev/null 2>&1") != 0) GTEST_SKIP() << "script(1) is not installed";
+  const std::string cmd = std::string(DA3_CLI_PATH) + " " + run;
+  r = run_cli("", "script -qec '" + cmd + "' /dev/null; true ||");
+  EXPECT_NE(r.output.find("\rreading 2 images"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\rforward: 2 views 56x42  "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\rwriting npz, depth_png  "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("da3 infer: 2 views at 56x42"), std::string::npos) << r.output;
+  r = run_cli("", "script -qec '" + cmd + " -q' /dev/null; true ||");
+  EXPECT_EQ(r.output.find("forward:"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("da3 infer:"), std::string::npos) << r.output;
 }
 
 }  // namespace

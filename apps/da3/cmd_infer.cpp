@@ -2,8 +2,6 @@
 // (--views all), or each image is run on its own (--views single, one output folder each).
 // Registration (apps/da3/da3_commands.hpp + main.cpp): Action add_infer_command(CLI::App&).
 // The model/export options and the run itself are shared with `da3 video` (scene_runner.hpp).
-#include <unistd.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -56,10 +54,10 @@ Action add_infer_command(CLI::App& app) {
     else
       runs.push_back(paths);
     const std::string& out_root = o->scene.out;
-    const bool quiet = o->scene.quiet;
-    const bool progress = !quiet && runs.size() > 1 && ::isatty(2);
+    Progress& progress = runner.progress();
     for (size_t i = 0; i < runs.size(); ++i) {
-      if (progress) std::fprintf(stderr, "\r[%zu/%zu] %s\033[K", i + 1, runs.size(), runs[i][0].c_str());
+      if (runs.size() > 1) progress.scene("[" + std::to_string(i + 1) + "/" + std::to_string(runs.size()) + "] " + runs[i][0]);
+      progress.stage("reading " + std::to_string(runs[i].size()) + (runs[i].size() == 1 ? " image" : " images"));
       const PreprocessedBatch batch = preprocess(runs[i], runner.preprocess_options(), cams);
       std::string out = out_root;
       if (o->views == "single") {
@@ -67,12 +65,9 @@ Action add_infer_command(CLI::App& app) {
         std::snprintf(idx, sizeof idx, "%04zu_", i);
         out = (std::filesystem::path(out_root) / (idx + std::filesystem::path(runs[i][0]).stem().string())).string();
       }
-      const auto written = runner.run(batch, out);
-      if (!quiet && !progress)
-        for (const auto& w : written) std::fprintf(stderr, "wrote %s\n", w.c_str());
+      runner.run(batch, out);
     }
     runner.finish();
-    if (progress) std::fprintf(stderr, "\n%zu runs written under %s\n", runs.size(), out_root.c_str());
     return 0;
   };
 }

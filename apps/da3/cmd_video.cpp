@@ -1,8 +1,6 @@
 // `da3 video`: frames sampled from a video at --fps frames per second of video time, run as
 // the views of one scene, or in consecutive chunks of --chunk views (one scene each).
 // Registration (apps/da3/da3_commands.hpp + main.cpp): Action add_video_command(CLI::App&).
-#include <unistd.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -40,14 +38,15 @@ Action add_video_command(CLI::App& app) {
                   " (leave --chunk out to run all frames as one scene)");
     SceneRunner runner(o->scene, "video");
     VideoFrameSampler sampler(o->file, o->fps);
-    const bool quiet = o->scene.quiet;
-    const bool progress = !quiet && ::isatty(2);
+    Progress& progress = runner.progress();
     const size_t per_scene = o->chunk > 0 ? size_t(o->chunk) : SIZE_MAX;
 
     size_t scenes = 0, frames = 0;
     std::vector<RgbImage> views;
     RgbImage frame;
     bool more = true;
+    progress.scene("scene 1");
+    progress.stage("decoding frames");
     while (more) {
       more = sampler.next(frame);
       if (more) {
@@ -56,8 +55,7 @@ Action add_video_command(CLI::App& app) {
         if (views.size() < per_scene) continue;
       }
       if (views.empty()) break;
-      if (progress)
-        std::fprintf(stderr, "\rscene %zu: %zu frames from %s\033[K", scenes + 1, views.size(), views[0].name.c_str());
+      progress.scene("scene " + std::to_string(scenes + 1) + " (" + views[0].name + " ...)");
       if (o->chunk == 0 && views.size() > 64)
         log_warn("running " + std::to_string(views.size()) + " frames as one scene; global attention grows with the "
                  "square of the views: --chunk N or a lower --fps is faster and needs less memory");
@@ -69,19 +67,16 @@ Action add_video_command(CLI::App& app) {
       }
       const PreprocessedBatch batch = preprocess(views, runner.preprocess_options());
       views.clear();
-      const auto written = runner.run(batch, out);
+      runner.run(batch, out);
       ++scenes;
-      if (!quiet && !progress)
-        for (const auto& w : written) std::fprintf(stderr, "wrote %s\n", w.c_str());
+      progress.scene("scene " + std::to_string(scenes + 1));
+      progress.stage("decoding frames");
     }
     if (frames == 0)
       throw Error("video '" + o->file + "' has no frame that could be decoded (" +
                   std::to_string(sampler.frames_decoded()) + " read)");
+    log_info(std::to_string(frames) + " frames sampled of " + std::to_string(sampler.frames_decoded()) + " decoded");
     runner.finish();
-    if (!quiet)
-      std::fprintf(stderr, "%s%zu frames (of %lld) in %zu scene%s written under %s\n", progress ? "\n" : "", frames,
-                   static_cast<long long>(sampler.frames_decoded()), scenes, scenes == 1 ? "" : "s",
-                   o->scene.out.c_str());
     return 0;
   };
 }

@@ -1,7 +1,10 @@
 // See scene_runner.hpp.
 #include "scene_runner.hpp"
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 
 #include "da3/attention.hpp"
 #include "da3/error.hpp"
@@ -58,7 +61,8 @@ void parse_device(const std::string& text, ModelOptions& o) {
   throw Error("--device: '" + text + "' is not cpu, cuda or cuda:N");
 }
 
-SceneRunner::SceneRunner(const SceneArgs& o, const std::string& command) {
+SceneRunner::SceneRunner(const SceneArgs& o, const std::string& command)
+    : progress_(o.quiet), quiet_(o.quiet), command_(command), out_root_(o.out) {
   formats_ = parse_export_formats(o.formats);
   // Written as !(inside) so that NaN is refused too.
   if (!(o.conf_percentile >= 0.f && o.conf_percentile <= 100.f))
@@ -72,10 +76,11 @@ SceneRunner::SceneRunner(const SceneArgs& o, const std::string& command) {
   pre_.method = parse_resize_method(o.method);
   const auto backend = parse_attention_backend(o.backend);
   if (!backend) throw Error("unknown attention backend '" + o.backend + "'; use auto, flash_attn, sdpa or manual");
-  model_dir_ = resolve_model_dir(o.model);
   // Where the outputs go is checked now, not after the whole inference ran.
   check_output_dir(o.out);
   manifest_ = std::make_unique<RunManifest>(o.out, command, o.overwrite);
+  // The model is found (not loaded) after the output: a wrong -o is reported first, whatever -m says.
+  model_dir_ = resolve_model_dir(o.model);
   model_options_.precision = o.precision == "bf16" ? Precision::BF16 : Precision::F32;
   parse_device(o.device, model_options_);
   forward_.attention_backend = *backend;
@@ -94,12 +99,49 @@ std::vector<std::string> SceneRunner::run(const PreprocessedBatch& batch, const 
     f.extrinsics = normalize_input_extrinsics(batch.extrinsics);
     f.intrinsics = batch.intrinsics;
   }
-  if (!model_) model_ = std::make_unique<Model>(Model::load(model_dir_, model_options_));
+  if (!model_) {
+    progress_.stage("loading " + model_dir_);
+    model_ = std::make_unique<Model>(Model::load(model_dir_, model_options_));
+  }
+  const int64_t n = batch.image.size(1);
+  size_ = std::to_string(batch.image.size(4)) + "x" + std::to_string(batch.image.size(3));
+  progress_.stage("forward: " + std::to_string(n) + (n == 1 ? " view " : " views ") + size_);
   InferenceResult r = postprocess(model_->forward(batch.image, f), batch);
   align_to_input_cameras(r, batch);
+  std::string names;
+  for (ExportFormat e : formats_) names += std::string(names.empty() ? "" : ", ") + export_format_name(e);
+  progress_.stage("writing " + names);
   auto written = export_results(r, out_dir, formats_, export_);
   manifest_->record(written);
+  views_ += size_t(n);
+  ++scenes_;
+  // The summary names what the run put in the output folder: its files, or its subfolders
+  // (one per scene for --views single and --chunk).
+  for (const std::string& w : written) {
+    const std::string rel = std::filesystem::path(w).lexically_relative(out_root_).string();
+    const std::string top = rel.substr(0, rel.find('/')) + (rel.find('/') != std::string::npos ||
+                                                             std::filesystem::is_directory(w) ? "/" : "");
+    if (std::find(top_level_.begin(), top_level_.end(), top) == top_level_.end()) top_level_.push_back(top);
+  }
   return written;
+}
+
+void SceneRunner::finish() {
+  manifest_->finish();
+  progress_.end();
+  if (quiet_) return;
+  std::string where;
+  for (size_t i = 0; i < top_level_.size(); ++i) {
+    if (i == 3 && top_level_.size() > 4) {
+      where += ", ... " + std::to_string(top_level_.size() - 3) + " more";
+      break;
+    }
+    where += (i ? ", " : "") + top_level_[i];
+  }
+  std::printf("da3 %s: %zu %s at %s%s in %.1f s -> %s/ (%s)\n", command_.c_str(), views_, views_ == 1 ? "view" : "views",
+              size_.c_str(), scenes_ > 1 ? (" in " + std::to_string(scenes_) + " scenes").c_str() : "",
+              progress_.elapsed_s(), out_root_.c_str(), where.c_str());
+  std::fflush(stdout);
 }
 
 }  // namespace da3::cli

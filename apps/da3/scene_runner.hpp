@@ -10,6 +10,7 @@
 #include "da3/model.hpp"
 #include "da3/pipeline.hpp"
 #include "pipeline/run_manifest.hpp"
+#include "progress.hpp"
 
 namespace da3::cli {
 
@@ -55,7 +56,12 @@ class SceneRunner {
 
   // Every scene of the command ran: with --overwrite, the previous run's files that this run
   // did not rewrite are removed now (only after success), and the manifest lists this run's.
-  void finish() { manifest_->finish(); }
+  // Then, unless -q, one summary line on stdout: views, size, scenes, time, where the files are.
+  void finish();
+
+  // The progress line (a terminal only, not with -q): the command names each scene and the
+  // stages before run() (reading images, decoding frames); run() names its own.
+  Progress& progress() { return progress_; }
 
  private:
   std::vector<ExportFormat> formats_;
@@ -66,6 +72,11 @@ class SceneRunner {
   std::string model_dir_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<RunManifest> manifest_;
+  Progress progress_;
+  bool quiet_ = false;
+  std::string command_, out_root_, size_;
+  size_t views_ = 0, scenes_ = 0;
+  std::vector<std::string> top_level_;  // what the run wrote, as entries of the output folder
 };
 
 }  // namespace da3::cli
