@@ -289,4 +289,41 @@ TEST(CliUser, ProgressOnATerminalSummaryOnStdoutQuietSilences) {
   EXPECT_EQ(r.output.find("da3 infer:"), std::string::npos) << r.output;
 }
 
+// Issue 18, item 12: a results.npz fed back as --poses gives back its own cameras. Its
+// `intrinsics` are in processed pixels, --poses takes source pixels: the npz also carries
+// source_intrinsics and source_sizes, and --poses uses them.
+TEST(CliUser, PosesRoundTripThroughOurOwnNpz) {
+  da3::test::TempDir t;
+  const std::string views = " " + img("a_land_640x420.jpg") + " " + img("k_texture_320x240.jpg") + " " +
+                            img("d_land_300x190.png") + model_arg() + "--process-res 70 -f npz ";
+  CliRun r = run_cli("infer" + views + "-o " + t.file("first"));
+  ASSERT_EQ(r.rc, 0) << r.output;
+  const auto first = da3::io::read_npz(t.file("first/results.npz"));
+  ASSERT_TRUE(first.count("source_intrinsics"));
+  const da3::Tensor sizes = first.at("source_sizes");
+  EXPECT_EQ(sizes.shape(), (da3::Shape{3, 2}));
+  EXPECT_EQ(sizes.data_as<int32_t>()[0], 640);
+  EXPECT_EQ(sizes.data_as<int32_t>()[1], 420);
+  // fx in source pixels is fx in processed pixels over the resize factor (640 -> 70 wide).
+  EXPECT_NEAR(first.at("source_intrinsics").data_as<float>()[0], first.at("intrinsics").data_as<float>()[0] * 640.0 / 70.0,
+              1e-3 * first.at("source_intrinsics").data_as<float>()[0]);
+  r = run_cli("infer" + views + "--poses " + t.file("first/results.npz") + " -o " + t.file("second"));
+  ASSERT_EQ(r.rc, 0) << r.output;
+  const auto second = da3::io::read_npz(t.file("second/results.npz"));
+  EXPECT_LT(da3::test::rel_err(second.at("intrinsics"), first.at("intrinsics")), 1e-5);
+  EXPECT_LT(da3::test::rel_err(second.at("extrinsics"), first.at("extrinsics")), 1e-5);
+  EXPECT_LT(da3::test::rel_err(second.at("source_intrinsics"), first.at("source_intrinsics")), 1e-5);
+  // An npz whose intrinsics are processed pixels and nothing else (the reference's) is refused.
+  {
+    da3::io::NpzWriter w(t.file("ref.npz"));
+    w.add("image", first.at("image"));
+    w.add("extrinsics", first.at("extrinsics"));
+    w.add("intrinsics", first.at("intrinsics"));
+    w.commit();
+  }
+  r = run_cli("infer" + views + "--poses " + t.file("ref.npz") + " -o " + t.file("third"));
+  EXPECT_EQ(r.rc, 1) << r.output;
+  EXPECT_NE(r.output.find("in pixels of the processed views"), std::string::npos) << r.output;
+}
+
 }  // namespace

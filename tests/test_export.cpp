@@ -60,7 +60,7 @@ int64_t count_differing_bytes(const da3::Tensor& a, const da3::Tensor& b) {
 }
 
 // Our npz holds the reference's keys, identical, plus the keys we add (docs/cli.md, npz).
-const std::set<std::string> kOurNpzKeys = {"source_names"};
+const std::set<std::string> kOurNpzKeys = {"source_names", "source_sizes", "source_intrinsics"};
 
 void expect_same_npz(const std::string& ours, const std::string& ref) {
   const auto a = da3::io::read_npz(ours), b = da3::io::read_npz(ref);

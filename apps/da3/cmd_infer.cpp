@@ -31,7 +31,8 @@ Action add_infer_command(CLI::App& app) {
       ->check(CLI::IsMember({"all", "single"}))
       ->capture_default_str();
   cmd->add_option("--poses", o->poses,
-                  "Input cameras: .npz (np.savez) with extrinsics (N,4,4) world-to-camera, intrinsics (N,3,3)");
+                  "Input cameras: .npz (np.savez) with extrinsics (N,4,4) world-to-camera, intrinsics (N,3,3) in "
+                  "input-image pixels; or a results.npz of da3 infer (its source_intrinsics are used)");
 
   return [o] {
     // Everything that can be wrong with the arguments is found before the model loads.
@@ -45,6 +46,17 @@ Action add_infer_command(CLI::App& app) {
                     "and 'intrinsics' (N, 3, 3) in pixels of the input images");
       cams.extrinsics = z.at("extrinsics");
       cams.intrinsics = z.at("intrinsics");
+      // A results.npz of ours carries the cameras in source pixels too (source_intrinsics): its
+      // `intrinsics` are in processed pixels (as the reference stores them), which read as
+      // source pixels would silently give wrong poses.
+      if (z.count("source_intrinsics")) {
+        cams.intrinsics = z.at("source_intrinsics");
+      } else if (z.count("image")) {
+        throw Error("poses file '" + o->poses + "' is a results.npz whose 'intrinsics' are in pixels of the processed "
+                    "views, not of the input images (the reference's npz, or da3's before source_intrinsics was "
+                    "added); rerun da3 infer to get a results.npz with source_intrinsics, or write the poses with "
+                    "intrinsics in input-image pixels");
+      }
     }
     const std::vector<std::string> paths = collect_image_paths(o->inputs);
 

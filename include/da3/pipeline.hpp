@@ -164,6 +164,9 @@ struct OriginalSizeView {
   Tensor intrinsics;  // (3, 3) f32 (undefined if none)
 };
 OriginalSizeView to_original_size(const InferenceResult& result, int64_t view);
+// View `view`'s intrinsics in pixels of its source image (what to_original_size gives, without
+// resizing any map): the inverse of preprocess's adjustment.
+Tensor intrinsics_at_source(const InferenceResult& result, int64_t view);
 
 // ---------------------------------------------------------------------------------------------
 // Exports

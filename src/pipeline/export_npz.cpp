@@ -1,5 +1,6 @@
 // npz and mini_npz: the reference's export/npz.py keys, dtypes and rounding.
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 
 #include "da3/error.hpp"
@@ -41,6 +42,22 @@ void write(const InferenceResult& r, const std::string& path, bool mini) {
     std::vector<std::string> names;
     for (const ViewInfo& v : r.views) names.push_back(std::filesystem::path(v.source).filename().string());
     npz.add_strings("source_names", names);
+    // `intrinsics` are in pixels of the processed views, as the reference stores them; these
+    // are the same cameras in pixels of the source images, with the sizes, which is what
+    // `--poses` takes: a results.npz fed back as --poses round-trips.
+    const auto n = static_cast<int64_t>(r.views.size());
+    Tensor sizes = Tensor::empty({n, 2}, DType::I32);
+    for (int64_t v = 0; v < n; ++v) {
+      sizes.data_as<int32_t>()[2 * v] = r.views[size_t(v)].orig_width;
+      sizes.data_as<int32_t>()[2 * v + 1] = r.views[size_t(v)].orig_height;
+    }
+    npz.add("source_sizes", sizes);
+    if (r.intrinsics.defined() && r.intrinsics.size(0) == n) {
+      Tensor k = Tensor::empty({n, 3, 3});
+      for (int64_t v = 0; v < n; ++v)
+        std::memcpy(k.data_as<float>() + 9 * v, intrinsics_at_source(r, v).data_as<float>(), 9 * sizeof(float));
+      npz.add("source_intrinsics", k);
+    }
   }
   npz.commit();
 }

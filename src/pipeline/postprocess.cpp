@@ -88,17 +88,25 @@ OriginalSizeView to_original_size(const InferenceResult& r, int64_t view) {
   o.depth = remap(r.depth, io::PixelType::F32, 4, io::Interpolation::Linear);
   if (r.conf.defined()) o.conf = remap(r.conf, io::PixelType::F32, 4, io::Interpolation::Linear);
   if (r.sky.defined()) o.sky = remap(r.sky, io::PixelType::U8, 1, io::Interpolation::Nearest);  // bool is one byte
-  if (r.intrinsics.defined()) {
-    // The inverse of preprocess's adjustment: undo the crop shift, then the scaling.
-    const Tensor k = r.intrinsics.select(0, view).contiguous();
-    const float* K = k.data_as<float>();
-    o.intrinsics = Tensor::empty({3, 3});
-    float* out = o.intrinsics.data_as<float>();
-    for (int c = 0; c < 3; ++c) {
-      out[c] = static_cast<float>((K[c] + (c == 2 ? v.crop_x * K[8] : 0.0)) / sx);
-      out[3 + c] = static_cast<float>((K[3 + c] + (c == 2 ? v.crop_y * K[8] : 0.0)) / sy);
-      out[6 + c] = K[6 + c];
-    }
+  if (r.intrinsics.defined()) o.intrinsics = intrinsics_at_source(r, view);
+  return o;
+}
+
+Tensor intrinsics_at_source(const InferenceResult& r, int64_t view) {
+  DA3_CHECK(r.intrinsics.defined() && view >= 0 && view < r.intrinsics.size(0) &&
+                view < static_cast<int64_t>(r.views.size()),
+            "intrinsics_at_source: view " + std::to_string(view) + " has no intrinsics or no view information");
+  const ViewInfo& v = r.views[static_cast<size_t>(view)];
+  const double sx = v.scale_x(), sy = v.scale_y();
+  // The inverse of preprocess's adjustment: undo the crop shift, then the scaling.
+  const Tensor k = r.intrinsics.select(0, view).contiguous();
+  const float* K = k.data_as<float>();
+  Tensor o = Tensor::empty({3, 3});
+  float* out = o.data_as<float>();
+  for (int c = 0; c < 3; ++c) {
+    out[c] = static_cast<float>((K[c] + (c == 2 ? v.crop_x * K[8] : 0.0)) / sx);
+    out[3 + c] = static_cast<float>((K[3 + c] + (c == 2 ? v.crop_y * K[8] : 0.0)) / sy);
+    out[6 + c] = K[6 + c];
   }
   return o;
 }
