@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -25,6 +26,17 @@ std::string img(const std::string& name) { return fx() + "/pipeline/images/" + n
 std::string slurp(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(f)), {});
+}
+
+// A shell command line's stdout and stderr (for what is not `da3 ...` itself: make, script).
+std::string sh(const std::string& cmd) {
+  std::string out;
+  if (FILE* p = ::popen((cmd + " 2>&1").c_str(), "r")) {
+    char buf[4096];
+    while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    ::pclose(p);
+  }
+  return out;
 }
 
 std::string model_arg() { return " -m " + fx() + "/tiny-anyview "; }
@@ -279,12 +291,12 @@ TEST(CliUser, ProgressOnATerminalSummaryOnStdoutQuietSilences) {
   // On a terminal (script(1) runs the command on a pseudo-terminal): the progress line.
   if (std::system("command -v script >/dev/null 2>&1") != 0) GTEST_SKIP() << "script(1) is not installed";
   const std::string cmd = std::string(DA3_CLI_PATH) + " " + run;
-  r = run_cli("", "script -qec '" + cmd + "' /dev/null; true ||");
+  r.output = sh("script -qec '" + cmd + "' /dev/null");
   EXPECT_NE(r.output.find("\rreading 2 images"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("\rforward: 2 views 56x42  "), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("\rwriting npz, depth_png  "), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("da3 infer: 2 views at 56x42"), std::string::npos) << r.output;
-  r = run_cli("", "script -qec '" + cmd + " -q' /dev/null; true ||");
+  r.output = sh("script -qec '" + cmd + " -q' /dev/null");
   EXPECT_EQ(r.output.find("forward:"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("da3 infer:"), std::string::npos) << r.output;
 }
@@ -324,6 +336,26 @@ TEST(CliUser, PosesRoundTripThroughOurOwnNpz) {
   r = run_cli("infer" + views + "--poses " + t.file("ref.npz") + " -o " + t.file("third"));
   EXPECT_EQ(r.rc, 1) << r.output;
   EXPECT_NE(r.output.find("in pixels of the processed views"), std::string::npos) << r.output;
+}
+
+// Issue 18, item 14: `make install` (PREFIX, default /usr/local) puts a working da3 on PATH: the
+// installed binary finds its media plugin and runs a whole inference.
+TEST(CliUser, MakeInstallPutsAWorkingDa3OnPath) {
+  const fs::path src = fs::path(DA3_FIXTURES_DIR).parent_path().parent_path();
+  const std::string build = fs::path(DA3_CLI_PATH).parent_path().string();
+  std::string out = sh("make -s -n -C " + src.string() + " install BUILD_DIR=" + build);
+  EXPECT_NE(out.find("scripts/install.sh " + build + " /usr/local"), std::string::npos) << out;
+  out = sh("make -s -n -C " + src.string() + " install BUILD_DIR=" + build + " PREFIX=/opt/x");
+  EXPECT_NE(out.find("scripts/install.sh " + build + " /opt/x"), std::string::npos) << out;
+  // The recipe itself, into a prefix of our own (make would first bring the build up to date,
+  // which is the suite's own build here).
+  da3::test::TempDir t;
+  const std::string prefix = t.file("prefix");
+  out = sh("bash " + (src / "scripts/install.sh").string() + " " + build + " " + prefix);
+  ASSERT_NE(out.find("installed " + prefix + "/bin/da3"), std::string::npos) << out;
+  out = sh("PATH=" + prefix + "/bin:/usr/bin:/bin da3 infer " + img("c_port_210x300.jpg") + model_arg() +
+           "--process-res 56 -q -o " + t.file("out"));
+  EXPECT_TRUE(fs::is_regular_file(t.file("out/results.npz"))) << out;
 }
 
 }  // namespace
