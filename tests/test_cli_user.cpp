@@ -358,4 +358,24 @@ TEST(CliUser, MakeInstallPutsAWorkingDa3OnPath) {
   EXPECT_TRUE(fs::is_regular_file(t.file("out/results.npz"))) << out;
 }
 
+// Issue 18, item 16: the README's hardware note says what the build dispatches on (each ISA
+// name `da3 info` can print, as src/core/cpu.cpp's cpu_isa_name() names them) and points at
+// `da3 info`, instead of naming one development machine.
+TEST(CliUser, ReadmeHardwareNoteMatchesWhatDa3InfoShows) {
+  const fs::path src = fs::path(DA3_FIXTURES_DIR).parent_path().parent_path();
+  const std::string readme = slurp((src / "README.md").string());
+  const size_t note = readme.find("**Hardware.**");
+  ASSERT_NE(note, std::string::npos);
+  const std::string text = readme.substr(note, readme.find("\n\n", note) - note);
+  for (const char* isa : {"`avx512-bf16`", "`avx512`", "`avx2`", "`scalar`", "`da3 info`", "CUDA"})
+    EXPECT_NE(text.find(isa), std::string::npos) << isa << " not in:\n" << text;
+  // This machine's ISA, as da3 info prints it, is among those named.
+  const CliRun info = run_cli("info");
+  const size_t at = info.output.find("CPU ISA: ");
+  ASSERT_NE(at, std::string::npos) << info.output;
+  const std::string isa = info.output.substr(at + 9, info.output.find(' ', at + 9) - at - 9);
+  EXPECT_NE(text.find("`" + isa + "`"), std::string::npos) << isa;
+  EXPECT_EQ(text.find("Zen"), std::string::npos) << "a machine named in the note:\n" << text;
+}
+
 }  // namespace
