@@ -378,4 +378,52 @@ TEST(CliUser, ReadmeHardwareNoteMatchesWhatDa3InfoShows) {
   EXPECT_EQ(text.find("Zen"), std::string::npos) << "a machine named in the note:\n" << text;
 }
 
+// Issue 18, item 5: --original-size writes depth at the source image's size.
+TEST(CliUser, OriginalSizeDepthInNpzDepth16AndDepthPng) {
+  da3::test::TempDir t;
+  // Width and height of a PNG from its IHDR chunk (big-endian, bytes 16..23).
+  auto png_size = [](const std::string& path) {
+    const std::string b = slurp(path);
+    if (b.size() < 24) return std::pair<int, int>{-1, -1};
+    auto be32 = [&](size_t i) {
+      return int(uint8_t(b[i])) << 24 | int(uint8_t(b[i + 1])) << 16 | int(uint8_t(b[i + 2])) << 8 | int(uint8_t(b[i + 3]));
+    };
+    return std::pair<int, int>{be32(16), be32(20)};
+  };
+  CliRun r = run_cli("infer " + img("a_land_640x420.jpg") + " " + img("k_texture_320x240.jpg") + model_arg() +
+                     "--process-res 56 -f depth16,depth_png --original-size -o " + t.file("two"));
+  ASSERT_EQ(r.rc, 0) << r.output;
+  EXPECT_EQ(png_size(t.file("two/depth16/0000_a_land_640x420.png")), (std::pair<int, int>{640, 420}));
+  EXPECT_EQ(png_size(t.file("two/depth16/0001_k_texture_320x240.png")), (std::pair<int, int>{320, 240}));
+  EXPECT_EQ(png_size(t.file("two/depth_png/0001_k_texture_320x240.png")), (std::pair<int, int>{320, 240}));
+  EXPECT_NE(slurp(t.file("two/depth16/0000_a_land_640x420.json")).find("\"width\": 640"), std::string::npos);
+  // npz: depth_original beside the processed-size keys; it agrees with them where both exist.
+  r = run_cli("infer " + img("k_texture_320x240.jpg") + model_arg() + "--process-res 56 -f npz --original-size -o " +
+              t.file("one"));
+  ASSERT_EQ(r.rc, 0) << r.output;
+  const auto z = da3::io::read_npz(t.file("one/results.npz"));
+  ASSERT_TRUE(z.count("depth_original"));
+  EXPECT_EQ(z.at("depth_original").shape(), (da3::Shape{1, 240, 320}));
+  EXPECT_EQ(z.at("conf_original").shape(), (da3::Shape{1, 240, 320}));
+  EXPECT_EQ(z.at("depth").shape(), (da3::Shape{1, 42, 56}));
+  double lo = 1e30, hi = -1e30, olo = 1e30, ohi = -1e30;
+  for (int64_t i = 0; i < 42 * 56; ++i) {
+    lo = std::min(lo, double(z.at("depth").data_as<float>()[i]));
+    hi = std::max(hi, double(z.at("depth").data_as<float>()[i]));
+  }
+  for (int64_t i = 0; i < 240 * 320; ++i) {
+    olo = std::min(olo, double(z.at("depth_original").data_as<float>()[i]));
+    ohi = std::max(ohi, double(z.at("depth_original").data_as<float>()[i]));
+  }
+  EXPECT_GE(olo, lo - 1e-5);  // bilinear: inside the range of the processed map
+  EXPECT_LE(ohi, hi + 1e-5);
+  EXPECT_LT(olo, ohi);
+  // Views of different source sizes cannot share one npz array: said before the model runs.
+  r = run_cli("infer " + img("a_land_640x420.jpg") + " " + img("k_texture_320x240.jpg") + model_arg() +
+              "--process-res 56 -f npz --original-size -o " + t.file("mixed"));
+  EXPECT_EQ(r.rc, 1) << r.output;
+  EXPECT_NE(r.output.find("--original-size into npz needs every view at one source size"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(t.file("mixed/results.npz")));
+}
+
 }  // namespace

@@ -36,6 +36,9 @@ void add_scene_options(CLI::App* cmd, SceneArgs& o) {
   cmd->add_flag_callback("--show-cameras", [&o] { o.show_cameras = true; }, "glb: draw each view's camera (default)");
   cmd->add_flag_callback("--no-cameras,--no-show-cameras", [&o] { o.show_cameras = false; },
                          "glb: points only, no camera frustums");
+  cmd->add_flag("--original-size", o.original_size,
+                "Depth at each source image's size: depth_png and depth16 per view; npz adds depth_original and "
+                "conf_original (all views of one source size)");
   cmd->add_flag("--overwrite", o.overwrite,
                 "Replace a previous run's outputs in OUT: the files its manifest (OUT/da3_manifest.json) lists "
                 "are removed after this run succeeded, nothing else; without it such a folder is refused");
@@ -89,6 +92,7 @@ SceneRunner::SceneRunner(const SceneArgs& o, const std::string& command)
   export_.conf_thresh_percentile = o.conf_percentile;
   export_.num_max_points = o.max_points;
   export_.show_cameras = o.show_cameras;
+  export_.original_size = o.original_size;
 }
 
 SceneRunner::~SceneRunner() = default;
@@ -99,6 +103,9 @@ std::vector<std::string> SceneRunner::run(const PreprocessedBatch& batch, const 
     f.extrinsics = normalize_input_extrinsics(batch.extrinsics);
     f.intrinsics = batch.intrinsics;
   }
+  // Found before the model runs, not after.
+  if (export_.original_size && std::find(formats_.begin(), formats_.end(), ExportFormat::Npz) != formats_.end())
+    common_source_size(batch.views);
   if (!model_) {
     progress_.stage("loading " + model_dir_);
     model_ = std::make_unique<Model>(Model::load(model_dir_, model_options_));

@@ -20,12 +20,12 @@ struct SceneArgs {
   int process_res = 504;
   float conf_percentile = 40.f;
   int64_t max_points = 1'000'000;
-  bool ray_pose = false, quiet = false, show_cameras = true, overwrite = false;
+  bool ray_pose = false, quiet = false, show_cameras = true, overwrite = false, original_size = false;
 };
 
 // Adds -m, -o, -f, --process-res, --process-res-method, --ray-pose, --ref-view, --backend,
 // --device, --precision, --conf-percentile, --max-points, --show-cameras / --no-cameras,
-// --overwrite and -q
+// --original-size, --overwrite and -q
 // to `cmd`, bound to `args`; the official CLI's spellings (--model-dir, --export-dir,
 // --export-format, --use-ray-pose) are aliases.
 // "cpu", "cuda" or "cuda:N" into the model options' device and index; anything else is an error

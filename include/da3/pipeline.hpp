@@ -9,6 +9,7 @@
 // Every file written here appears only when complete (temporary name, fsync, rename).
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "da3/model.hpp"
@@ -167,6 +168,9 @@ OriginalSizeView to_original_size(const InferenceResult& result, int64_t view);
 // View `view`'s intrinsics in pixels of its source image (what to_original_size gives, without
 // resizing any map): the inverse of preprocess's adjustment.
 Tensor intrinsics_at_source(const InferenceResult& result, int64_t view);
+// The one source size (width, height) of every view, for --original-size into npz; throws,
+// naming two different sizes, when the views differ.
+std::pair<int, int> common_source_size(const std::vector<ViewInfo>& views);
 
 // ---------------------------------------------------------------------------------------------
 // Exports
@@ -189,6 +193,10 @@ struct ExportOptions {
   uint64_t seed = 0;
   bool show_cameras = true;   // glb: camera frustums
   float camera_size = 0.03f;  // glb: frustum size, fraction of the scene's 5-95 % diagonal
+  // depth_png, depth16: each view's depth at its source image's size (to_original_size);
+  // npz: depth_original / conf_original (N, H0, W0) beside the reference's keys, which needs
+  // every view to have the same source size.
+  bool original_size = false;
 };
 
 // Writes each format under `out_dir` (created if needed) and returns the paths written:
@@ -207,10 +215,11 @@ std::vector<std::string> export_results(const InferenceResult& result, const std
 std::string view_file_stem(const InferenceResult& result, int64_t v);
 
 // The single exports behind export_results (same files, explicit paths).
-void export_npz(const InferenceResult& result, const std::string& path);       // reference `npz`
+void export_npz(const InferenceResult& result, const std::string& path,
+                const ExportOptions& options = {});                             // reference `npz`
 void export_mini_npz(const InferenceResult& result, const std::string& path);  // reference `mini_npz`
-void export_depth_png(const InferenceResult& result, const std::string& dir);
-void export_depth16(const InferenceResult& result, const std::string& dir);
+void export_depth_png(const InferenceResult& result, const std::string& dir, const ExportOptions& options = {});
+void export_depth16(const InferenceResult& result, const std::string& dir, const ExportOptions& options = {});
 void export_ply(const InferenceResult& result, const std::string& path, const ExportOptions& options = {});
 void export_glb(const InferenceResult& result, const std::string& path, const ExportOptions& options = {});
 void export_colmap(const InferenceResult& result, const std::string& dir, const ExportOptions& options = {});

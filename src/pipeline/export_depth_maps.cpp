@@ -22,6 +22,11 @@ void check_depth(const InferenceResult& r, const char* what) {
   DA3_CHECK(r.depth.defined() && r.depth.dim() == 3, std::string(what) + " export: the result has no (N, H, W) depth");
 }
 
+// View v's depth map (H, W): at the processed size, or at its source image's size.
+Tensor view_depth(const InferenceResult& r, int64_t v, const ExportOptions& o) {
+  return o.original_size ? to_original_size(r, v).depth : r.depth.select(0, v).contiguous();
+}
+
 }  // namespace
 
 Tensor colorize_depth(const Tensor& depth_in) {
@@ -59,22 +64,24 @@ Tensor colorize_depth(const Tensor& depth_in) {
   return out;
 }
 
-void export_depth_png(const InferenceResult& r, const std::string& dir) {
+void export_depth_png(const InferenceResult& r, const std::string& dir, const ExportOptions& o) {
   check_depth(r, "depth_png");
   std::filesystem::create_directories(dir);
-  const int H = static_cast<int>(r.depth.size(1)), W = static_cast<int>(r.depth.size(2));
   for (int64_t v = 0; v < r.depth.size(0); ++v) {
-    const Tensor rgb = colorize_depth(r.depth.select(0, v));
+    const Tensor depth = view_depth(r, v, o);
+    const int H = static_cast<int>(depth.size(0)), W = static_cast<int>(depth.size(1));
+    const Tensor rgb = colorize_depth(depth);
     io::write_file_atomic(view_file(dir, r, v, ".png"), io::encode_png_rgb8(rgb.data_as<uint8_t>(), W, H));
   }
 }
 
-void export_depth16(const InferenceResult& r, const std::string& dir) {
+void export_depth16(const InferenceResult& r, const std::string& dir, const ExportOptions& o) {
   check_depth(r, "depth16");
   std::filesystem::create_directories(dir);
-  const int64_t H = r.depth.size(1), W = r.depth.size(2);
   for (int64_t v = 0; v < r.depth.size(0); ++v) {
-    const float* d = r.depth.data_as<float>() + v * H * W;
+    const Tensor depth = view_depth(r, v, o);
+    const int64_t H = depth.size(0), W = depth.size(1);
+    const float* d = depth.data_as<float>();
     float max_depth = 0, min_depth = INFINITY;
     for (int64_t i = 0; i < H * W; ++i)
       if (std::isfinite(d[i]) && d[i] > 0) {

@@ -25,7 +25,7 @@ Tensor np_round(const Tensor& a, int decimals) {
   return out;
 }
 
-void write(const InferenceResult& r, const std::string& path, bool mini) {
+void write(const InferenceResult& r, const std::string& path, bool mini, const ExportOptions& o = {}) {
   DA3_CHECK(r.depth.defined(), "npz export: the result has no depth");
   io::NpzWriter npz(path);
   if (!mini) {
@@ -59,12 +59,26 @@ void write(const InferenceResult& r, const std::string& path, bool mini) {
       npz.add("source_intrinsics", k);
     }
   }
+  if (!mini && o.original_size) {
+    // At the source size beside the reference's keys (which stay at the processed size).
+    const auto [w0, h0] = common_source_size(r.views);
+    const int64_t n = r.depth.size(0);
+    Tensor depth = Tensor::empty({n, h0, w0}), conf;
+    if (r.conf.defined()) conf = Tensor::empty({n, h0, w0});
+    for (int64_t v = 0; v < n; ++v) {
+      const OriginalSizeView ov = to_original_size(r, v);
+      std::memcpy(depth.data_as<float>() + v * h0 * w0, ov.depth.data(), ov.depth.nbytes());
+      if (conf.defined()) std::memcpy(conf.data_as<float>() + v * h0 * w0, ov.conf.data(), ov.conf.nbytes());
+    }
+    npz.add("depth_original", np_round(depth, 6));
+    if (conf.defined()) npz.add("conf_original", np_round(conf, 2));
+  }
   npz.commit();
 }
 
 }  // namespace
 
-void export_npz(const InferenceResult& r, const std::string& path) { write(r, path, false); }
+void export_npz(const InferenceResult& r, const std::string& path, const ExportOptions& o) { write(r, path, false, o); }
 void export_mini_npz(const InferenceResult& r, const std::string& path) { write(r, path, true); }
 
 }  // namespace da3

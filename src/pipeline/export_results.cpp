@@ -117,17 +117,17 @@ std::vector<std::string> export_results(const InferenceResult& r, const std::str
   std::vector<std::string> written;
   for (ExportFormat f : formats) {
     switch (f) {
-      case ExportFormat::Npz: export_npz(r, (out / "results.npz").string()); written.push_back((out / "results.npz").string()); break;
+      case ExportFormat::Npz: export_npz(r, (out / "results.npz").string(), o); written.push_back((out / "results.npz").string()); break;
       case ExportFormat::MiniNpz:
         export_mini_npz(r, (out / "results_mini.npz").string());
         written.push_back((out / "results_mini.npz").string());
         break;
       case ExportFormat::DepthPng:
-        build_directory(out / "depth_png", [&](const std::string& d) { export_depth_png(r, d); });
+        build_directory(out / "depth_png", [&](const std::string& d) { export_depth_png(r, d, o); });
         written.push_back((out / "depth_png").string());
         break;
       case ExportFormat::Depth16:
-        build_directory(out / "depth16", [&](const std::string& d) { export_depth16(r, d); });
+        build_directory(out / "depth16", [&](const std::string& d) { export_depth16(r, d, o); });
         written.push_back((out / "depth16").string());
         break;
       case ExportFormat::Ply: export_ply(r, (out / "points.ply").string(), o); written.push_back((out / "points.ply").string()); break;

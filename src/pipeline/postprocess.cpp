@@ -111,4 +111,15 @@ Tensor intrinsics_at_source(const InferenceResult& r, int64_t view) {
   return o;
 }
 
+std::pair<int, int> common_source_size(const std::vector<ViewInfo>& views) {
+  DA3_CHECK(!views.empty(), "no views");
+  for (const ViewInfo& v : views)
+    if (v.orig_width != views[0].orig_width || v.orig_height != views[0].orig_height)
+      throw Error("--original-size into npz needs every view at one source size, got " +
+                  std::to_string(views[0].orig_width) + "x" + std::to_string(views[0].orig_height) + " (" +
+                  views[0].source + ") and " + std::to_string(v.orig_width) + "x" + std::to_string(v.orig_height) +
+                  " (" + v.source + "); depth16 and depth_png write each view at its own size");
+  return {views[0].orig_width, views[0].orig_height};
+}
+
 }  // namespace da3
