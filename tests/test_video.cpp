@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
 #include <opencv2/videoio.hpp>
 
 #include "da3/error.hpp"
@@ -122,6 +123,35 @@ TEST(Video, CliRunsFramesAsOneSceneOrInChunks) {
   std::ifstream images(d.file("chunks/chunk_0001/colmap/text/images.txt"));
   const std::string text((std::istreambuf_iterator<char>(images)), {});
   EXPECT_NE(text.find("clip_frame000004"), std::string::npos);
+}
+
+// Issue 18, item 4: a video run writes the frames it ran on (input_images/, as the official CLI
+// does), and the COLMAP model and npz name those files: the folder goes straight into an SfM or
+// splatting tool.
+TEST(Video, CliWritesTheFramesItRanOnAndTheExportsNameThem) {
+  da3::test::TempDir d;
+  const std::string v = write_video(d, "clip.avi", 10, 10.0);
+  ASSERT_FALSE(v.empty());
+  CliRun r = run_da3("video " + v + " -m " + da3::test::fixtures_dir() + "/tiny-anyview --process-res 56 --fps 5 " +
+                     "-f npz,colmap -o " + d.file("out"));
+  ASSERT_EQ(r.rc, 0) << r.output;
+  const auto names = da3::io::npz_strings(da3::io::read_npz(d.file("out/results.npz")).at("source_names"), "names");
+  ASSERT_EQ(names.size(), 5u);
+  std::ifstream images(d.file("out/colmap/text/images.txt"));
+  const std::string text((std::istreambuf_iterator<char>(images)), {});
+  for (const std::string& name : names) {
+    const std::string file = d.file("out/input_images/" + name);
+    ASSERT_TRUE(std::filesystem::is_regular_file(file)) << file;
+    const cv::Mat m = cv::imread(file, cv::IMREAD_COLOR);
+    EXPECT_EQ(m.cols, 64);  // the frame at the video's size, not the processed one
+    EXPECT_EQ(m.rows, 48);
+    EXPECT_NE(text.find(" " + name + "\n"), std::string::npos) << name << " not in the COLMAP image list";
+  }
+  EXPECT_EQ(names[1], "clip_frame000002.png");
+  // The manifest lists the frames, so --overwrite removes them with the rest.
+  std::ifstream m(d.file("out/da3_manifest.json"));
+  const std::string manifest((std::istreambuf_iterator<char>(m)), {});
+  EXPECT_NE(manifest.find("input_images/clip_frame000008.png"), std::string::npos) << manifest;
 }
 
 // Issue 18, item 7: a chunked run is one run: its chunk folders are refused as a whole on a

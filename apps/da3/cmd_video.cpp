@@ -65,6 +65,9 @@ Action add_video_command(CLI::App& app) {
         std::snprintf(name, sizeof name, "chunk_%04zu", scenes);
         out = (std::filesystem::path(out) / name).string();
       }
+      // The frames as files first (official: input_images/), so the exports name files that exist.
+      progress.stage("writing " + std::to_string(views.size()) + " frames to input_images/");
+      runner.record(write_input_images(views, (std::filesystem::path(out) / "input_images").string()));
       const PreprocessedBatch batch = preprocess(views, runner.preprocess_options());
       views.clear();
       runner.run(batch, out);

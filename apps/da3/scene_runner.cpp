@@ -119,9 +119,14 @@ std::vector<std::string> SceneRunner::run(const PreprocessedBatch& batch, const 
   for (ExportFormat e : formats_) names += std::string(names.empty() ? "" : ", ") + export_format_name(e);
   progress_.stage("writing " + names);
   auto written = export_results(r, out_dir, formats_, export_);
-  manifest_->record(written);
+  record(written);
   views_ += size_t(n);
   ++scenes_;
+  return written;
+}
+
+void SceneRunner::record(const std::vector<std::string>& written) {
+  manifest_->record(written);
   // The summary names what the run put in the output folder: its files, or its subfolders
   // (one per scene for --views single and --chunk).
   for (const std::string& w : written) {
@@ -130,7 +135,6 @@ std::vector<std::string> SceneRunner::run(const PreprocessedBatch& batch, const 
                                                              std::filesystem::is_directory(w) ? "/" : "");
     if (std::find(top_level_.begin(), top_level_.end(), top) == top_level_.end()) top_level_.push_back(top);
   }
-  return written;
 }
 
 void SceneRunner::finish() {

@@ -54,6 +54,9 @@ class SceneRunner {
   // batch was preprocessed: bad inputs fail before the (slow) load.
   std::vector<std::string> run(const PreprocessedBatch& batch, const std::string& out_dir);
 
+  // Files the command wrote itself (video frames): recorded in the manifest and the summary.
+  void record(const std::vector<std::string>& written);
+
   // Every scene of the command ran: with --overwrite, the previous run's files that this run
   // did not rewrite are removed now (only after success), and the manifest lists this run's.
   // Then, unless -q, one summary line on stdout: views, size, scenes, time, where the files are.
