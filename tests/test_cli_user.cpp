@@ -426,4 +426,26 @@ TEST(CliUser, OriginalSizeDepthInNpzDepth16AndDepthPng) {
   EXPECT_FALSE(fs::exists(t.file("mixed/results.npz")));
 }
 
+// Issue 18, item 15: `make demo` without a checkpoint says how to get the weights and how to
+// point at them, then runs the whole pipeline offline on the tiny random-weight test checkpoint,
+// labelled as such, with the time, the files written and how to view scene.glb.
+TEST(CliUser, DemoWithoutACheckpointRunsOnRandomWeightsOffline) {
+  const fs::path src = fs::path(DA3_FIXTURES_DIR).parent_path().parent_path();
+  da3::test::TempDir t;
+  fs::create_directories(t.file("no-models"));
+  const std::string out = sh("env -u DA3_MODEL DA3=" + std::string(DA3_CLI_PATH) + " DA3_MODELS_DIR=" +
+                             t.file("no-models") + " DA3_DEMO_OUT=" + t.file("demo") + " bash " +
+                             (src / "scripts/demo.sh").string() + "; echo rc=$?");
+  EXPECT_NE(out.find("rc=0\n"), std::string::npos) << out;
+  for (const char* says : {"da3 pull DA3-SMALL", "DA3_MODEL=/path/to/DA3-SMALL make demo", "RANDOM-WEIGHT model",
+                           "MEANINGLESS", "RANDOM WEIGHTS: done in ", "scene.glb", "glTF viewer"})
+    EXPECT_NE(out.find(says), std::string::npos) << says << " not in:\n" << out;
+  const std::string dir = t.file("demo-RANDOM-WEIGHTS");
+  for (const char* f : {"results.npz", "scene.glb", "points.ply", "depth_png/0000_view_0.png"}) {
+    EXPECT_TRUE(fs::is_regular_file(dir + "/" + f)) << f;
+    EXPECT_NE(out.find(dir + "/" + f), std::string::npos) << f << " not listed";
+  }
+  EXPECT_FALSE(fs::exists(t.file("demo")));  // nothing random-weight under the real demo's folder name
+}
+
 }  // namespace
