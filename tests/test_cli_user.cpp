@@ -448,4 +448,47 @@ TEST(CliUser, DemoWithoutACheckpointRunsOnRandomWeightsOffline) {
   EXPECT_FALSE(fs::exists(t.file("demo")));  // nothing random-weight under the real demo's folder name
 }
 
+// Issue 18, item 2: `da3 colmap DIR` runs a COLMAP dataset with its cameras as the input poses,
+// from a binary or a text model. The dataset here is our own COLMAP export of a first run: the
+// second run's cameras must be the ones the model holds.
+TEST(CliUser, ColmapDatasetCamerasBecomeTheInputPoses) {
+  da3::test::TempDir t;
+  const std::vector<std::string> names = {"a_land_640x420.jpg", "d_land_300x190.png", "k_texture_320x240.jpg"};
+  std::string views;
+  for (const auto& n : names) views += " " + img(n);
+  CliRun r = run_cli("infer" + views + model_arg() + "--process-res 70 -f npz,colmap -o " + t.file("first"));
+  ASSERT_EQ(r.rc, 0) << r.output;
+  const auto first = da3::io::read_npz(t.file("first/results.npz"));
+  for (const char* kind : {"bin", "txt"}) {
+    const std::string ds = t.file(std::string("ds_") + kind);
+    fs::create_directories(ds + "/images");
+    for (const auto& n : names) fs::copy_file(img(n), ds + "/images/" + n);
+    const std::string model = std::string(kind) == "bin" ? t.file("first/colmap/sparse/0") : t.file("first/colmap/text");
+    fs::create_directories(ds + (std::string(kind) == "bin" ? "/sparse/0" : "/sparse"));
+    fs::copy(model, ds + (std::string(kind) == "bin" ? "/sparse/0" : "/sparse"), fs::copy_options::recursive);
+    r = run_cli("colmap " + ds + model_arg() + "--process-res 70 -f npz -o " + ds + "/out");
+    ASSERT_EQ(r.rc, 0) << kind << "\n" << r.output;
+    const auto z = da3::io::read_npz(ds + "/out/results.npz");
+    EXPECT_EQ(da3::io::npz_strings(z.at("source_names"), "source_names"), names);
+    EXPECT_LT(da3::test::rel_err(z.at("extrinsics"), first.at("extrinsics")), 1e-5) << kind;
+    EXPECT_LT(da3::test::rel_err(z.at("source_intrinsics"), first.at("source_intrinsics")), 1e-5) << kind;
+  }
+  // Bad datasets: one line each, before the model runs.
+  fs::create_directories(t.file("bad/sparse"));
+  r = run_cli("colmap " + t.file("bad") + model_arg() + "-o " + t.file("bad/out"));
+  EXPECT_EQ(r.rc, 1) << r.output;
+  EXPECT_NE(r.output.find("has no images/ folder"), std::string::npos) << r.output;
+  fs::create_directories(t.file("bad/images"));
+  r = run_cli("colmap " + t.file("bad") + model_arg() + "-o " + t.file("bad/out"));
+  EXPECT_EQ(r.rc, 1) << r.output;
+  EXPECT_NE(r.output.find("holds no COLMAP sparse model"), std::string::npos) << r.output;
+  const std::string cams = slurp(t.file("ds_bin/sparse/0/cameras.bin"));
+  std::ofstream(t.file("bad/sparse/cameras.bin"), std::ios::binary) << cams.substr(0, cams.size() - 5);
+  fs::copy_file(t.file("ds_bin/sparse/0/images.bin"), t.file("bad/sparse/images.bin"));
+  r = run_cli("colmap " + t.file("bad") + model_arg() + "-o " + t.file("bad/out"));
+  EXPECT_EQ(r.rc, 1) << r.output;
+  EXPECT_NE(r.output.find("is truncated or corrupt"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(t.file("bad/out")));
+}
+
 }  // namespace

@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   add(da3::cli::add_forward_command(app));
   add(da3::cli::add_infer_command(app));
   add(da3::cli::add_video_command(app));
+  add(da3::cli::add_colmap_command(app));
   add(da3::cli::add_pull_command(app));
   add(da3::cli::add_bench_command(app));
 
