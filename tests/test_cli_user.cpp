@@ -491,4 +491,55 @@ TEST(CliUser, ColmapDatasetCamerasBecomeTheInputPoses) {
   EXPECT_FALSE(fs::exists(t.file("bad/out")));
 }
 
+// Issue 18, item 1: `da3 auto INPUT` runs the command INPUT calls for (the video case is in
+// test_video.cpp, which writes videos).
+TEST(CliUser, AutoPicksTheCommandFromTheInput) {
+  da3::test::TempDir t;
+  const std::string opts = model_arg() + "--process-res 56 -f npz -o ";
+  CliRun r = run_cli("auto " + img("k_texture_320x240.jpg") + opts + t.file("one"));
+  ASSERT_EQ(r.rc, 0) << r.output;
+  EXPECT_NE(r.output.find("is an image -> da3 infer"), std::string::npos) << r.output;
+  EXPECT_EQ(da3::io::read_npz(t.file("one/results.npz")).at("depth").size(0), 1);
+  // A folder of images: one scene of all of them.
+  fs::create_directories(t.file("pics"));
+  fs::copy_file(img("k_texture_320x240.jpg"), t.file("pics/x.jpg"));
+  fs::copy_file(img("a_land_640x420.jpg"), t.file("pics/y.jpg"));
+  r = run_cli("auto " + t.file("pics") + opts + t.file("two"));
+  ASSERT_EQ(r.rc, 0) << r.output;
+  EXPECT_NE(r.output.find("is a folder of images -> da3 infer"), std::string::npos) << r.output;
+  EXPECT_EQ(da3::io::read_npz(t.file("two/results.npz")).at("depth").size(0), 2);
+  // A COLMAP dataset (a hand-written text model): its cameras become the poses.
+  const std::string ds = t.file("ds");
+  fs::create_directories(ds + "/sparse");
+  fs::create_directories(ds + "/images");
+  const std::vector<std::pair<std::string, std::string>> views = {
+      {"a_land_640x420.jpg", "640 420"}, {"d_land_300x190.png", "300 190"}, {"k_texture_320x240.jpg", "320 240"}};
+  std::ofstream cams(ds + "/sparse/cameras.txt"), ims(ds + "/sparse/images.txt");
+  cams << "# Camera list\n";
+  for (size_t i = 0; i < views.size(); ++i) {
+    fs::copy_file(img(views[i].first), ds + "/images/" + views[i].first);
+    cams << i + 1 << " PINHOLE " << views[i].second << " 500 510 150 100\n";
+    // Identity rotations, camera centres at (0,0,0), (-1,0,0), (0,-1,0): not on one line.
+    ims << i + 1 << " 1 0 0 0 " << (i == 1 ? 1 : 0) << " " << (i == 2 ? 1 : 0) << " 0 " << i + 1 << " "
+        << views[i].first << "\n\n";
+  }
+  cams.close();
+  ims.close();
+  r = run_cli("auto " + ds + opts + t.file("three"));
+  ASSERT_EQ(r.rc, 0) << r.output;
+  EXPECT_NE(r.output.find("is a COLMAP dataset -> da3 colmap"), std::string::npos) << r.output;
+  const auto z = da3::io::read_npz(t.file("three/results.npz"));
+  ASSERT_EQ(z.at("extrinsics").size(0), 3);
+  EXPECT_NEAR(z.at("extrinsics").data_as<float>()[12 + 3], 1.f, 1e-4);  // view 1: t = (1, 0, 0)
+  EXPECT_NEAR(z.at("source_intrinsics").data_as<float>()[0], 500.f, 1e-2);
+  // Nothing there, or a folder without images: one line.
+  r = run_cli("auto " + t.file("nothing") + opts + t.file("four"));
+  EXPECT_EQ(r.rc, 1) << r.output;
+  EXPECT_NE(r.output.find("da3: error: '" + t.file("nothing") + "' does not exist"), std::string::npos) << r.output;
+  fs::create_directories(t.file("empty"));
+  r = run_cli("auto " + t.file("empty") + opts + t.file("four"));
+  EXPECT_EQ(r.rc, 1) << r.output;
+  EXPECT_NE(r.output.find("contains no images"), std::string::npos) << r.output;
+}
+
 }  // namespace

@@ -174,6 +174,19 @@ TEST(Video, ChunkFoldersAreOneRunForOverwrite) {
   EXPECT_FALSE(std::filesystem::exists(d.file("out/chunk_0002")));
 }
 
+// Issue 18, item 1: `da3 auto` on a video file runs `da3 video`, with its --fps and --chunk.
+TEST(Video, AutoRunsAVideoFileAsDa3Video) {
+  da3::test::TempDir d;
+  const std::string v = write_video(d, "clip.avi", 10, 10.0);
+  ASSERT_FALSE(v.empty());
+  const CliRun r = run_da3("auto " + v + " -m " + da3::test::fixtures_dir() + "/tiny-anyview --process-res 56 --fps 5 " +
+                           "--chunk 3 -o " + d.file("out"));
+  ASSERT_EQ(r.rc, 0) << r.output;
+  EXPECT_NE(r.output.find("-> da3 video"), std::string::npos) << r.output;
+  EXPECT_EQ(da3::io::read_npz(d.file("out/chunk_0000/results.npz")).at("depth").size(0), 3);
+  EXPECT_EQ(da3::io::read_npz(d.file("out/chunk_0001/results.npz")).at("depth").size(0), 2);
+}
+
 TEST(Video, CliFailsWithOneClearLine) {
   da3::test::TempDir d;
   const std::string v = write_video(d, "clip.avi", 3, 10.0);
