@@ -26,8 +26,8 @@ void add_infer_options(CLI::App* cmd, InferArgs& a) {
 
 Action add_infer_command(CLI::App& app) {
   auto o = std::make_shared<InferArgs>();
-  auto* cmd = app.add_subcommand("infer", "Depth, cameras and point clouds from images (files, directories, globs); "
-                                          "aliases: image, images (the official CLI's names)");
+  // `image` and `images` are the official CLI's names for the same job (CLI11 lists aliases).
+  auto* cmd = app.add_subcommand("infer", "Depth, cameras and point clouds from images (files, directories, globs)");
   cmd->alias("image");
   cmd->alias("images");
   cmd->add_option("inputs", o->inputs, "Images, directories of images, or glob patterns")->required();

@@ -42,7 +42,8 @@ void add_scene_options(CLI::App* cmd, SceneArgs& o) {
   cmd->add_flag("--overwrite", o.overwrite,
                 "Replace a previous run's outputs in OUT: the files its manifest (OUT/da3_manifest.json) lists "
                 "are removed after this run succeeded, nothing else; without it such a folder is refused");
-  cmd->add_flag("-q,--quiet", o.quiet, "No progress on stderr");
+  cmd->add_flag("-q,--quiet", o.quiet,
+                "No progress line (stderr, on a terminal) and no summary line (stdout); warnings and errors still show");
 }
 
 void parse_device(const std::string& text, ModelOptions& o) {
