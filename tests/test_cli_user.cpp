@@ -228,6 +228,15 @@ TEST(CliUser, OutputsWithoutAManifestAndForeignManifestsAreRefused) {
   EXPECT_EQ(r.rc, 1) << r.output;
   EXPECT_NE(r.output.find("not a path inside the folder"), std::string::npos) << r.output;
   EXPECT_TRUE(fs::is_regular_file(t.file("victim.txt")));
+  // Nor through a folder that became a link to elsewhere since.
+  fs::create_directories(t.file("elsewhere"));
+  std::ofstream(t.file("elsewhere/keep.png")) << "keep";
+  fs::create_directory_symlink(t.file("elsewhere"), t.file("evil/depth_png"));
+  std::ofstream(t.file("evil/da3_manifest.json")) << R"({"files": ["depth_png/keep.png"]})";
+  r = run_cli(run + t.file("evil") + " --overwrite");
+  EXPECT_EQ(r.rc, 0) << r.output;
+  EXPECT_TRUE(fs::is_regular_file(t.file("elsewhere/keep.png")));
+  fs::remove(t.file("evil/depth_png"));
   std::ofstream(t.file("evil/da3_manifest.json")) << "{not json";
   r = run_cli(run + t.file("evil") + " --overwrite");
   EXPECT_EQ(r.rc, 1) << r.output;

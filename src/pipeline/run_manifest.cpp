@@ -112,8 +112,15 @@ void RunManifest::finish() {
   for (const std::string& rel : old_) {
     if (new_.count(rel)) continue;
     const fs::path p = dir / rel;
-    // Only a regular file is removed: a folder or link put there since is the user's.
-    if (!fs::is_regular_file(fs::symlink_status(p, ec))) continue;
+    // Only a regular file is removed, reached without a symbolic link on the way: a folder or
+    // link put there since is the user's, and a linked folder would lead outside OUT.
+    bool linked = false;
+    fs::path walk = dir;
+    for (const auto& part : fs::path(rel)) {
+      walk /= part;
+      linked = linked || fs::is_symlink(fs::symlink_status(walk, ec));
+    }
+    if (linked || !fs::is_regular_file(fs::symlink_status(p, ec))) continue;
     fs::remove(p, ec);
     // Then its folders, up to (not including) the output folder, while they are empty.
     for (fs::path d = p.parent_path(); d != dir && d.string().size() > dir.string().size(); d = d.parent_path())
