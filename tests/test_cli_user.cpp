@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <opencv2/imgcodecs.hpp>
+#include <set>
 #include <string>
 
 #include "io/npz.hpp"
@@ -549,6 +551,60 @@ TEST(CliUser, AutoPicksTheCommandFromTheInput) {
   r = run_cli("auto " + t.file("empty") + opts + t.file("four"));
   EXPECT_EQ(r.rc, 1) << r.output;
   EXPECT_NE(r.output.find("contains no images"), std::string::npos) << r.output;
+}
+
+// Issue 18, item 3: depth_vis and feat_vis (each view's image beside its coloured depth / the PCA
+// of its features), --export-feat on infer (features in the npz, in input order), and formats
+// joined with '-' as the official CLI writes them (the feat_vis video is in test_video.cpp).
+TEST(CliUser, DepthVisFeatVisAndExportFeat) {
+  da3::test::TempDir t;
+  const std::string a = img("a_land_640x420.jpg"), b = img("k_texture_320x240.jpg"), c = img("d_land_300x190.png");
+  const std::string opts = model_arg() + "--process-res 56 -f npz-depth_vis-feat_vis --export-feat 0,3 -o ";
+  CliRun r = run_cli("infer " + a + " " + b + " " + c + opts + t.file("abc"));
+  ASSERT_EQ(r.rc, 0) << r.output;
+  const auto z = da3::io::read_npz(t.file("abc/results.npz"));
+  ASSERT_TRUE(z.count("feat_layer_0") && z.count("feat_layer_3"));
+  EXPECT_EQ(z.at("feat_layer_3").shape(), (da3::Shape{3, 3, 4, 48}));  // 42x56 -> 3x4 patches, C 48
+  const da3::Tensor& images = z.at("image");  // (3, 42, 56, 3)
+  for (const char* f : {"depth_vis/0001_k_texture_320x240.png", "feat_vis/feat_layer_0/0001_k_texture_320x240.png",
+                        "feat_vis/feat_layer_3/0001_k_texture_320x240.png"}) {
+    const cv::Mat m = cv::imread(t.file("abc/") + f, cv::IMREAD_COLOR);
+    ASSERT_FALSE(m.empty()) << f;
+    EXPECT_EQ(m.cols, 112) << f;  // the image, then the picture, side by side
+    EXPECT_EQ(m.rows, 42) << f;
+    int64_t differ = 0;
+    std::set<int> right_colours;
+    for (int y = 0; y < 42; ++y)
+      for (int x = 0; x < 56; ++x) {
+        const uint8_t* want = images.data_as<uint8_t>() + ((1 * 42 + y) * 56 + x) * 3;
+        const cv::Vec3b got = m.at<cv::Vec3b>(y, x);  // BGR
+        differ += got[2] != want[0] || got[1] != want[1] || got[0] != want[2];
+        const cv::Vec3b right = m.at<cv::Vec3b>(y, 56 + x);
+        right_colours.insert(right[0] << 16 | right[1] << 8 | right[2]);
+      }
+    EXPECT_EQ(differ, 0) << f << ": the left half is not view 1's processed image";
+    EXPECT_GT(right_colours.size(), 3u) << f << ": the right half is flat";
+  }
+  // Features come back in input order: image a's features are the same whichever position it
+  // has (global attention does not depend on the order), also for layer 3, which the backbone
+  // computes after moving the reference view first.
+  r = run_cli("infer " + b + " " + c + " " + a + opts + t.file("bca"));
+  ASSERT_EQ(r.rc, 0) << r.output;
+  const auto z2 = da3::io::read_npz(t.file("bca/results.npz"));
+  for (const char* layer : {"feat_layer_0", "feat_layer_3"})
+    for (const auto& [i, j] : {std::pair{0, 2}, std::pair{1, 0}, std::pair{2, 1}})
+      EXPECT_LT(da3::test::rel_err(z.at(layer).select(0, i), z2.at(layer).select(0, j)), 1e-4) << layer << " " << i;
+  // feat_vis needs features to show; an unknown format names them all.
+  r = run_cli("infer " + a + model_arg() + "-f feat_vis -o " + t.file("x"));
+  EXPECT_EQ(r.rc, 1) << r.output;
+  EXPECT_NE(r.output.find("pass --export-feat LAYERS"), std::string::npos) << r.output;
+  r = run_cli("infer " + a + model_arg() + "-f glb-obj -o " + t.file("x"));
+  EXPECT_EQ(r.rc, 1) << r.output;
+  EXPECT_NE(r.output.find("unknown export format 'obj' (known: npz, mini_npz, depth_png, depth16, ply, glb, colmap, "
+                          "depth_vis, feat_vis)"), std::string::npos) << r.output;
+  r = run_cli("infer " + a + model_arg() + "--export-feat 1,x -o " + t.file("x"));
+  EXPECT_EQ(r.rc, 1) << r.output;
+  EXPECT_NE(r.output.find("--export-feat takes layer numbers"), std::string::npos) << r.output;
 }
 
 }  // namespace

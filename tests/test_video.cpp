@@ -187,6 +187,31 @@ TEST(Video, AutoRunsAVideoFileAsDa3Video) {
   EXPECT_EQ(da3::io::read_npz(d.file("out/chunk_0001/results.npz")).at("depth").size(0), 2);
 }
 
+// Issue 18, item 3: feat_vis of a video's frames is also a video (one per feature layer).
+TEST(Video, FeatVisOfAVideoIsAVideo) {
+  da3::test::TempDir d;
+  const std::string v = write_video(d, "clip.avi", 10, 10.0);
+  ASSERT_FALSE(v.empty());
+  const CliRun r = run_da3("video " + v + " -m " + da3::test::fixtures_dir() + "/tiny-anyview --process-res 56 --fps 5 " +
+                           "-f feat_vis --export-feat 4 --feat-vis-fps 5 -o " + d.file("out"));
+  ASSERT_EQ(r.rc, 0) << r.output;
+  cv::VideoCapture cap(d.file("out/feat_vis/feat_layer_4.avi"));
+  ASSERT_TRUE(cap.isOpened());
+  EXPECT_NEAR(cap.get(cv::CAP_PROP_FPS), 5.0, 1e-3);
+  int frames = 0;
+  cv::Mat m, first;
+  while (cap.read(m)) {
+    EXPECT_EQ(m.cols, 112);  // the 56x42 frame beside its 56x42 PCA picture
+    EXPECT_EQ(m.rows, 42);
+    if (frames++ == 0) first = m.clone();
+  }
+  EXPECT_EQ(frames, 5);
+  // The video's frames are the PNGs written beside it (uncompressed: identical).
+  const cv::Mat png = cv::imread(d.file("out/feat_vis/feat_layer_4/0000_clip_frame000000.png"), cv::IMREAD_COLOR);
+  ASSERT_FALSE(png.empty());
+  EXPECT_EQ(cv::norm(first, png, cv::NORM_INF), 0.0);
+}
+
 TEST(Video, CliFailsWithOneClearLine) {
   da3::test::TempDir d;
   const std::string v = write_video(d, "clip.avi", 3, 10.0);

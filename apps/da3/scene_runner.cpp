@@ -17,7 +17,7 @@ void add_scene_options(CLI::App* cmd, SceneArgs& o) {
   cmd->add_option("-m,--model,--model-dir", o.model, "Model: its folder (config.json + model.safetensors), the path of its model.safetensors, or a name "
                   "`da3 pull` fetched (DA3-SMALL: $DA3_MODELS_DIR/DA3-SMALL, default models/); default $DA3_MODEL");
   cmd->add_option("-o,--out,--export-dir", o.out, "Output directory")->capture_default_str();
-  cmd->add_option("-f,--format,--export-format", o.formats, "Comma-separated: npz, mini_npz, depth_png, depth16, ply, glb, colmap")
+  cmd->add_option("-f,--format,--export-format", o.formats, "Joined by ',' or '-': npz, mini_npz, depth_png, depth16, ply, glb, colmap, depth_vis, feat_vis")
       ->capture_default_str();
   cmd->add_option("--process-res", o.process_res, "Processing resolution")->capture_default_str();
   cmd->add_option("--process-res-method", o.method,
@@ -36,6 +36,11 @@ void add_scene_options(CLI::App* cmd, SceneArgs& o) {
   cmd->add_flag_callback("--show-cameras", [&o] { o.show_cameras = true; }, "glb: draw each view's camera (default)");
   cmd->add_flag_callback("--no-cameras,--no-show-cameras", [&o] { o.show_cameras = false; },
                          "glb: points only, no camera frustums");
+  cmd->add_option("--export-feat", o.export_feat,
+                  "Backbone layers (0-based, e.g. 5,11) whose features to export: npz keys feat_layer_<i> "
+                  "(N, H/14, W/14, C), and what feat_vis shows");
+  cmd->add_option("--feat-vis-fps", o.feat_vis_fps, "feat_vis: frame rate of the per-layer video (video input)")
+      ->capture_default_str();
   cmd->add_flag("--original-size", o.original_size,
                 "Depth at each source image's size: depth_png and depth16 per view; npz adds depth_original and "
                 "conf_original (all views of one source size)");
@@ -94,6 +99,21 @@ SceneRunner::SceneRunner(const SceneArgs& o, const std::string& command)
   export_.num_max_points = o.max_points;
   export_.show_cameras = o.show_cameras;
   export_.original_size = o.original_size;
+  export_.feat_vis_video = command == "video";  // frames of a video: feat_vis makes a video too
+  if (!(o.feat_vis_fps > 0 && o.feat_vis_fps <= 1000))
+    throw Error("--feat-vis-fps must be in (0, 1000], got " + CLI::detail::to_string(o.feat_vis_fps));
+  export_.feat_vis_fps = o.feat_vis_fps;
+  for (size_t start = 0; start < o.export_feat.size();) {
+    const size_t end = std::min(o.export_feat.find(',', start), o.export_feat.size());
+    const std::string item = o.export_feat.substr(start, end - start);
+    if (item.empty() || item.size() > 4 || item.find_first_not_of("0123456789") != std::string::npos)
+      throw Error("--export-feat takes layer numbers joined by ',' (e.g. 5,11), got '" + o.export_feat + "'");
+    forward_.export_feat_layers.push_back(std::stoi(item));
+    start = end + 1;
+  }
+  if (std::find(formats_.begin(), formats_.end(), ExportFormat::FeatVis) != formats_.end() &&
+      forward_.export_feat_layers.empty())
+    throw Error("feat_vis shows exported features: pass --export-feat LAYERS too (e.g. --export-feat 5,11)");
 }
 
 SceneRunner::~SceneRunner() = default;

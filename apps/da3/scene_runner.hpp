@@ -21,11 +21,13 @@ struct SceneArgs {
   float conf_percentile = 40.f;
   int64_t max_points = 1'000'000;
   bool ray_pose = false, quiet = false, show_cameras = true, overwrite = false, original_size = false;
+  std::string export_feat;  // "3,7": backbone layers whose features to export (npz, feat_vis)
+  double feat_vis_fps = 15;
 };
 
 // Adds -m, -o, -f, --process-res, --process-res-method, --ray-pose, --ref-view, --backend,
 // --device, --precision, --conf-percentile, --max-points, --show-cameras / --no-cameras,
-// --original-size, --overwrite and -q
+// --original-size, --export-feat, --feat-vis-fps, --overwrite and -q
 // to `cmd`, bound to `args`; the official CLI's spellings (--model-dir, --export-dir,
 // --export-format, --use-ray-pose) are aliases.
 // "cpu", "cuda" or "cuda:N" into the model options' device and index; anything else is an error

@@ -54,6 +54,9 @@ struct Prediction {
   // (no poses) these are in the backbone's reference-first view order when i comes after the
   // reference-view selection (see ref_view), unlike every other output.
   std::map<std::string, Tensor> aux;
+  // The aux features that are in that reference-first order (ref_view[0] first, then the
+  // others in input order); the rest are in input order.
+  std::vector<std::string> aux_reference_first;
   // Named tensors under the reference's output names (depth, depth_conf, extrinsics, ...).
   std::map<std::string, Tensor> named() const;
 };

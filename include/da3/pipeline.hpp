@@ -136,6 +136,9 @@ struct InferenceResult {
   bool has_scale_factor = false;
   float scale_factor = 1.f;
   std::vector<ViewInfo> views;
+  // ForwardOptions::export_feat_layers' features, "feat_layer_<i>" -> (N, H/14, W/14, C) f32,
+  // in input order (postprocess undoes the reference-first order some come in).
+  std::map<std::string, Tensor> features;
 };
 
 InferenceResult postprocess(const Prediction& prediction, const PreprocessedBatch& batch);
@@ -175,9 +178,10 @@ std::pair<int, int> common_source_size(const std::vector<ViewInfo>& views);
 // ---------------------------------------------------------------------------------------------
 // Exports
 
-enum class ExportFormat { Npz, MiniNpz, DepthPng, Depth16, Ply, Glb, Colmap };
-// Comma-separated names: npz, mini_npz, depth_png, depth16, ply, glb, colmap. An unknown name
-// throws, listing the known ones; duplicates are dropped.
+enum class ExportFormat { Npz, MiniNpz, DepthPng, Depth16, Ply, Glb, Colmap, DepthVis, FeatVis };
+// Names joined by ',' or '-' (the official CLI's "glb-npz"): npz, mini_npz, depth_png, depth16,
+// ply, glb, colmap, depth_vis, feat_vis. An unknown name throws, listing the known ones;
+// duplicates are dropped.
 std::vector<ExportFormat> parse_export_formats(const std::string& list);
 const char* export_format_name(ExportFormat f);
 
@@ -197,6 +201,9 @@ struct ExportOptions {
   // npz: depth_original / conf_original (N, H0, W0) beside the reference's keys, which needs
   // every view to have the same source size.
   bool original_size = false;
+  // feat_vis: also a video per feature layer (the views are a video's frames), at this rate.
+  bool feat_vis_video = false;
+  double feat_vis_fps = 15;
 };
 
 // Writes each format under `out_dir` (created if needed) and returns the paths written:
@@ -205,6 +212,8 @@ struct ExportOptions {
 //   depth16    out_dir/depth16/0000_<stem>.png + 0000_<stem>.json  (view_file_stem below)
 //   ply        out_dir/points.ply           glb       out_dir/scene.glb
 //   colmap     out_dir/colmap/sparse/0/*.bin and out_dir/colmap/text/*.txt
+//   depth_vis  out_dir/depth_vis/0000_<stem>.png
+//   feat_vis   out_dir/feat_vis/feat_layer_<i>/0000_<stem>.png (+ feat_layer_<i>.avi)
 // Directories of files are built under a temporary name and renamed into place whole.
 std::vector<std::string> export_results(const InferenceResult& result, const std::string& out_dir,
                                         const std::vector<ExportFormat>& formats,
@@ -223,6 +232,14 @@ void export_depth16(const InferenceResult& result, const std::string& dir, const
 void export_ply(const InferenceResult& result, const std::string& path, const ExportOptions& options = {});
 void export_glb(const InferenceResult& result, const std::string& path, const ExportOptions& options = {});
 void export_colmap(const InferenceResult& result, const std::string& dir, const ExportOptions& options = {});
+// The reference's depth_vis: per view, the processed image beside its coloured depth
+// (colorize_depth), one (H, 2W) RGB PNG in `dir`.
+void export_depth_vis(const InferenceResult& result, const std::string& dir);
+// The reference's feat_vis: per feature layer of result.features, a PCA of the features to RGB
+// (one basis and one percentile range for all views, so colours agree across views), each view
+// as its image beside the PCA map, in dir/feat_layer_<i>/; with options.feat_vis_video also
+// dir/feat_layer_<i>.avi of those frames. Throws if the result has no features.
+void export_feat_vis(const InferenceResult& result, const std::string& dir, const ExportOptions& options = {});
 
 // The reference's visualize_depth: inverse depth, 2-98 % percentile range, reversed Spectral
 // colormap. depth (H, W) f32 -> (H, W, 3) u8 RGB.

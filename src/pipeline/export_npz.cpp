@@ -59,6 +59,8 @@ void write(const InferenceResult& r, const std::string& path, bool mini, const E
       npz.add("source_intrinsics", k);
     }
   }
+  if (!mini)  // --export-feat: the backbone features, (N, H/14, W/14, C), in input order
+    for (const auto& [name, f] : r.features) npz.add(name, f);
   if (!mini && o.original_size) {
     // At the source size beside the reference's keys (which stay at the processed size).
     const auto [w0, h0] = common_source_size(r.views);

@@ -22,8 +22,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr ExportFormat kAll[] = {ExportFormat::Npz, ExportFormat::MiniNpz, ExportFormat::DepthPng,
-                                 ExportFormat::Depth16, ExportFormat::Ply, ExportFormat::Glb, ExportFormat::Colmap};
+constexpr ExportFormat kAll[] = {ExportFormat::Npz,    ExportFormat::MiniNpz,  ExportFormat::DepthPng,
+                                 ExportFormat::Depth16, ExportFormat::Ply,      ExportFormat::Glb,
+                                 ExportFormat::Colmap,  ExportFormat::DepthVis, ExportFormat::FeatVis};
+constexpr const char* kKnown = "npz, mini_npz, depth_png, depth16, ply, glb, colmap, depth_vis, feat_vis";
 
 // A fresh directory `<prefix>XXXXXX` created with mode 0777 less the umask, as mkdir(1) makes
 // any folder. (mkdtemp makes 0700, which then stays when the folder is renamed into place: a
@@ -83,6 +85,8 @@ const char* export_format_name(ExportFormat f) {
     case ExportFormat::Ply: return "ply";
     case ExportFormat::Glb: return "glb";
     case ExportFormat::Colmap: return "colmap";
+    case ExportFormat::DepthVis: return "depth_vis";
+    case ExportFormat::FeatVis: return "feat_vis";
   }
   return "?";
 }
@@ -91,7 +95,7 @@ std::vector<ExportFormat> parse_export_formats(const std::string& list) {
   std::vector<ExportFormat> out;
   size_t start = 0;
   while (start <= list.size()) {
-    const size_t end = std::min(list.find(',', start), list.size());
+    const size_t end = std::min(list.find_first_of(",-", start), list.size());
     std::string name = list.substr(start, end - start);
     name.erase(0, name.find_first_not_of(' '));
     name.erase(name.find_last_not_of(' ') + 1);
@@ -99,12 +103,12 @@ std::vector<ExportFormat> parse_export_formats(const std::string& list) {
       const auto it = std::find_if(std::begin(kAll), std::end(kAll),
                                    [&](ExportFormat f) { return name == export_format_name(f); });
       if (it == std::end(kAll))
-        throw Error("unknown export format '" + name + "' (known: npz, mini_npz, depth_png, depth16, ply, glb, colmap)");
+        throw Error("unknown export format '" + name + "' (known: " + kKnown + ")");
       if (std::find(out.begin(), out.end(), *it) == out.end()) out.push_back(*it);
     }
     start = end + 1;
   }
-  if (out.empty()) throw Error("no export format given (known: npz, mini_npz, depth_png, depth16, ply, glb, colmap)");
+  if (out.empty()) throw Error(std::string("no export format given (known: ") + kKnown + ")");
   return out;
 }
 
@@ -132,6 +136,14 @@ std::vector<std::string> export_results(const InferenceResult& r, const std::str
         break;
       case ExportFormat::Ply: export_ply(r, (out / "points.ply").string(), o); written.push_back((out / "points.ply").string()); break;
       case ExportFormat::Glb: export_glb(r, (out / "scene.glb").string(), o); written.push_back((out / "scene.glb").string()); break;
+      case ExportFormat::DepthVis:
+        build_directory(out / "depth_vis", [&](const std::string& d) { export_depth_vis(r, d); });
+        written.push_back((out / "depth_vis").string());
+        break;
+      case ExportFormat::FeatVis:
+        build_directory(out / "feat_vis", [&](const std::string& d) { export_feat_vis(r, d, o); });
+        written.push_back((out / "feat_vis").string());
+        break;
       case ExportFormat::Colmap:
         build_directory(out / "colmap", [&](const std::string& d) { export_colmap(r, d, o); });
         written.push_back((out / "colmap").string());

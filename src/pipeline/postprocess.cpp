@@ -2,6 +2,7 @@
 // _add_processed_images, and the optional mapping of a view back to its source image size.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "da3/error.hpp"
 #include "da3/pipeline.hpp"
@@ -55,6 +56,25 @@ InferenceResult postprocess(const Prediction& p, const PreprocessedBatch& batch)
   r.is_metric = p.is_metric;
   r.scale_factor = p.scale_factor;
   r.views = batch.views;
+  for (const auto& [name, f] : p.aux) {
+    DA3_CHECK(f.dim() == 5 && f.size(0) == 1 && f.size(1) == n, "postprocess: feature '" + name + "' is " +
+                                                                    shape_str(f.shape()) + ", expected (1, N, h, w, C)");
+    Tensor t = f.select(0, 0).to(DType::F32).contiguous().clone();
+    const bool reordered = std::find(p.aux_reference_first.begin(), p.aux_reference_first.end(), name) !=
+                           p.aux_reference_first.end();
+    if (reordered && !p.ref_view.empty() && n > 1) {
+      // View o sits at position 0 if it is the reference r, else o + 1 before r, o after it.
+      const int64_t ref = p.ref_view[0], per_view = t.numel() / n;
+      Tensor in_order = Tensor::empty(t.shape());
+      for (int64_t o = 0; o < n; ++o) {
+        const int64_t pos = o == ref ? 0 : (o < ref ? o + 1 : o);
+        std::memcpy(in_order.data_as<float>() + o * per_view, t.data_as<float>() + pos * per_view,
+                    size_t(per_view) * sizeof(float));
+      }
+      t = in_order;
+    }
+    r.features[name] = t;
+  }
   return r;
 }
 

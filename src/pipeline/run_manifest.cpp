@@ -19,8 +19,9 @@ namespace {
 
 // What export_results writes at the top of a scene folder (docs/cli.md, Formats), for folders
 // written before runs left a manifest.
-constexpr const char* kExportNames[] = {"results.npz", "results_mini.npz", "depth_png", "depth16",
-                                        "points.ply",  "scene.glb",        "colmap",  "input_images"};
+constexpr const char* kExportNames[] = {"results.npz", "results_mini.npz", "depth_png",    "depth16",
+                                        "points.ply",  "scene.glb",        "colmap",       "depth_vis",
+                                        "feat_vis",    "input_images"};
 
 // A manifest entry is trusted only as a plain relative path inside the folder: a hand-edited
 // or foreign manifest must not make --overwrite delete anything elsewhere.
