@@ -5,7 +5,7 @@ BUILD_DIR := build/$(PRESET)
 DA3 := $(BUILD_DIR)/da3
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build test demo fixtures clean fuzz fuzz-build sanitize sanitize-ci FORCE \
+.PHONY: all deps configure build test demo install fixtures clean fuzz fuzz-build sanitize sanitize-ci FORCE \
         sanitize-asan sanitize-tsan fresh-install ci
 
 all: build
@@ -34,6 +34,12 @@ build: configure
 # The whole test suite (what CI runs). Tests that need a GPU or torch skip and say so.
 test: build
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+
+# da3 on PATH: PREFIX/bin/da3 + PREFIX/lib/da3/libda3_media.so (+ the C++ package), through sudo
+# when PREFIX is not writable (scripts/install.sh). `make install PREFIX=$$HOME/.local` needs no root.
+PREFIX ?= /usr/local
+install: build
+	@bash scripts/install.sh $(BUILD_DIR) $(PREFIX)
 
 # The main job: da3 info, a short attention benchmark, da3 infer on assets/samples/ (scripts/demo.sh).
 demo: build

@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <string>
 #include <opencv2/imgcodecs.hpp>
 
 #include "da3/error.hpp"
@@ -57,9 +59,12 @@ int64_t count_differing_bytes(const da3::Tensor& a, const da3::Tensor& b) {
   return n;
 }
 
+// Our npz holds the reference's keys, identical, plus the keys we add (docs/cli.md, npz).
+const std::set<std::string> kOurNpzKeys = {"source_names", "source_sizes", "source_intrinsics"};
+
 void expect_same_npz(const std::string& ours, const std::string& ref) {
   const auto a = da3::io::read_npz(ours), b = da3::io::read_npz(ref);
-  ASSERT_EQ(a.size(), b.size()) << "key sets differ";
+  for (const auto& [k, t] : a) EXPECT_TRUE(b.count(k) || kOurNpzKeys.count(k)) << "unexpected key " << k;
   for (const auto& [k, t] : b) {
     ASSERT_TRUE(a.count(k)) << "missing key " << k;
     const da3::Tensor& o = a.at(k);
@@ -74,8 +79,35 @@ TEST(ExportNpz, KeysDtypesAndRoundedValuesMatchReference) {
   TempDir t;
   da3::export_npz(r, t.file("results.npz"));
   expect_same_npz(t.file("results.npz"), ex_dir() + "/ref_npz.npz");
+  // Issue 18, item 8: the source file of each view, as numpy strings.
+  const auto names = da3::io::npz_strings(da3::io::read_npz(t.file("results.npz")).at("source_names"), "source_names");
+  ASSERT_EQ(names.size(), r.views.size());
+  for (size_t v = 0; v < names.size(); ++v)
+    EXPECT_EQ(names[v], std::filesystem::path(r.views[v].source).filename().string());
   da3::export_mini_npz(r, t.file("mini.npz"));
   expect_same_npz(t.file("mini.npz"), ex_dir() + "/ref_mini_npz.npz");
+}
+
+// Unicode arrays as numpy writes them: '<U<longest>', UTF-32 code points padded with NULs.
+// Bytes that are not UTF-8 (a Linux file name may hold any) become U+FFFD, not a crash.
+TEST(ExportNpz, StringArraysRoundTrip) {
+  TempDir t;
+  const std::vector<std::string> in = {"canyon.jpg", "", "\xc3\xa9t\xc3\xa9 \xe2\x98\x80.png", "x\xffy"};
+  {
+    da3::io::NpzWriter w(t.file("s.npz"));
+    w.add_strings("names", in);
+    w.commit();
+  }
+  const auto raw = da3::test::slurp(t.file("s.npz"));
+  const std::string bytes(raw.begin(), raw.end());
+  EXPECT_NE(bytes.find("'descr': '<U10'"), std::string::npos);  // "canyon.jpg" is the longest
+  const auto out = da3::io::npz_strings(da3::io::read_npz(t.file("s.npz")).at("names"), "names");
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[0], in[0]);
+  EXPECT_EQ(out[1], in[1]);
+  EXPECT_EQ(out[2], in[2]);
+  EXPECT_EQ(out[3], "x\xef\xbf\xbdy");
+  EXPECT_THROW(da3::io::npz_strings(da3::Tensor::empty({3}), "x"), da3::Error);
 }
 
 TEST(ExportNpz, RoundTripsEveryDtypeAndShape) {
@@ -138,7 +170,7 @@ TEST(ExportDepthPng, WritesOneLosslessPngAView) {
   const auto r = fixture_result();
   TempDir t;
   da3::export_depth_png(r, t.path().string());
-  const cv::Mat png = cv::imread(t.file("0001.png"), cv::IMREAD_COLOR);
+  const cv::Mat png = cv::imread(t.file("0001_view1.png"), cv::IMREAD_COLOR);
   ASSERT_FALSE(png.empty());
   const da3::Tensor want = da3::colorize_depth(r.depth.select(0, 1));
   ASSERT_EQ(png.rows, 14);
@@ -152,8 +184,8 @@ TEST(ExportDepth16, ValuesTimesScaleGiveDepth) {
   TempDir t;
   da3::export_depth16(r, t.path().string());
   for (int v = 0; v < 2; ++v) {
-    char name[16];
-    std::snprintf(name, sizeof name, "%04d", v);
+    char name[32];
+    std::snprintf(name, sizeof name, "%04d_view%d", v, v);
     const cv::Mat png = cv::imread(t.file(std::string(name) + ".png"), cv::IMREAD_UNCHANGED);
     ASSERT_EQ(png.type(), CV_16UC1);
     std::ifstream jf(t.file(std::string(name) + ".json"));
@@ -321,8 +353,8 @@ TEST(ExportResults, LayoutReplacementAndNoLeftovers) {
     const auto written = da3::export_results(r, t.path().string(), formats);
     EXPECT_EQ(written.size(), 7u);
   }
-  for (const char* p : {"results.npz", "results_mini.npz", "depth_png/0000.png", "depth_png/0001.png",
-                        "depth16/0000.png", "depth16/0001.json", "points.ply", "scene.glb",
+  for (const char* p : {"results.npz", "results_mini.npz", "depth_png/0000_view0.png", "depth_png/0001_view1.png",
+                        "depth16/0000_view0.png", "depth16/0001_view1.json", "points.ply", "scene.glb",
                         "colmap/sparse/0/points3D.bin", "colmap/text/images.txt"})
     EXPECT_TRUE(fs::is_regular_file(t.path() / p)) << p;
   for (const auto& e : fs::recursive_directory_iterator(t.path())) {

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
 #include <opencv2/videoio.hpp>
 
 #include "da3/error.hpp"
@@ -124,6 +125,93 @@ TEST(Video, CliRunsFramesAsOneSceneOrInChunks) {
   EXPECT_NE(text.find("clip_frame000004"), std::string::npos);
 }
 
+// Issue 18, item 4: a video run writes the frames it ran on (input_images/, as the official CLI
+// does), and the COLMAP model and npz name those files: the folder goes straight into an SfM or
+// splatting tool.
+TEST(Video, CliWritesTheFramesItRanOnAndTheExportsNameThem) {
+  da3::test::TempDir d;
+  const std::string v = write_video(d, "clip.avi", 10, 10.0);
+  ASSERT_FALSE(v.empty());
+  CliRun r = run_da3("video " + v + " -m " + da3::test::fixtures_dir() + "/tiny-anyview --process-res 56 --fps 5 " +
+                     "-f npz,colmap -o " + d.file("out"));
+  ASSERT_EQ(r.rc, 0) << r.output;
+  const auto names = da3::io::npz_strings(da3::io::read_npz(d.file("out/results.npz")).at("source_names"), "names");
+  ASSERT_EQ(names.size(), 5u);
+  std::ifstream images(d.file("out/colmap/text/images.txt"));
+  const std::string text((std::istreambuf_iterator<char>(images)), {});
+  for (const std::string& name : names) {
+    const std::string file = d.file("out/input_images/" + name);
+    ASSERT_TRUE(std::filesystem::is_regular_file(file)) << file;
+    const cv::Mat m = cv::imread(file, cv::IMREAD_COLOR);
+    EXPECT_EQ(m.cols, 64);  // the frame at the video's size, not the processed one
+    EXPECT_EQ(m.rows, 48);
+    EXPECT_NE(text.find(" " + name + "\n"), std::string::npos) << name << " not in the COLMAP image list";
+  }
+  EXPECT_EQ(names[1], "clip_frame000002.png");
+  // The manifest lists the frames, so --overwrite removes them with the rest.
+  std::ifstream m(d.file("out/da3_manifest.json"));
+  const std::string manifest((std::istreambuf_iterator<char>(m)), {});
+  EXPECT_NE(manifest.find("input_images/clip_frame000008.png"), std::string::npos) << manifest;
+}
+
+// Issue 18, item 7: a chunked run is one run: its chunk folders are refused as a whole on a
+// rerun, and --overwrite removes the chunk folders the new run does not write again.
+TEST(Video, ChunkFoldersAreOneRunForOverwrite) {
+  da3::test::TempDir d;
+  const std::string v = write_video(d, "clip.avi", 6, 10.0);
+  ASSERT_FALSE(v.empty());
+  const std::string run = "video " + v + " -m " + da3::test::fixtures_dir() + "/tiny-anyview --process-res 56 --fps 10 -o " +
+                          d.file("out");
+  CliRun r = run_da3(run + " --chunk 2");
+  ASSERT_EQ(r.rc, 0) << r.output;
+  ASSERT_TRUE(std::filesystem::exists(d.file("out/chunk_0002/results.npz")));
+  r = run_da3(run + " --chunk 3");
+  EXPECT_EQ(r.rc, 1) << r.output;
+  EXPECT_NE(r.output.find("holds the files of a previous run"), std::string::npos) << r.output;
+  r = run_da3(run + " --chunk 3 --overwrite");
+  ASSERT_EQ(r.rc, 0) << r.output;
+  EXPECT_EQ(da3::io::read_npz(d.file("out/chunk_0001/results.npz")).at("depth").size(0), 3);
+  EXPECT_FALSE(std::filesystem::exists(d.file("out/chunk_0002")));
+}
+
+// Issue 18, item 1: `da3 auto` on a video file runs `da3 video`, with its --fps and --chunk.
+TEST(Video, AutoRunsAVideoFileAsDa3Video) {
+  da3::test::TempDir d;
+  const std::string v = write_video(d, "clip.avi", 10, 10.0);
+  ASSERT_FALSE(v.empty());
+  const CliRun r = run_da3("auto " + v + " -m " + da3::test::fixtures_dir() + "/tiny-anyview --process-res 56 --fps 5 " +
+                           "--chunk 3 -o " + d.file("out"));
+  ASSERT_EQ(r.rc, 0) << r.output;
+  EXPECT_NE(r.output.find("-> da3 video"), std::string::npos) << r.output;
+  EXPECT_EQ(da3::io::read_npz(d.file("out/chunk_0000/results.npz")).at("depth").size(0), 3);
+  EXPECT_EQ(da3::io::read_npz(d.file("out/chunk_0001/results.npz")).at("depth").size(0), 2);
+}
+
+// Issue 18, item 3: feat_vis of a video's frames is also a video (one per feature layer).
+TEST(Video, FeatVisOfAVideoIsAVideo) {
+  da3::test::TempDir d;
+  const std::string v = write_video(d, "clip.avi", 10, 10.0);
+  ASSERT_FALSE(v.empty());
+  const CliRun r = run_da3("video " + v + " -m " + da3::test::fixtures_dir() + "/tiny-anyview --process-res 56 --fps 5 " +
+                           "-f feat_vis --export-feat 4 --feat-vis-fps 5 -o " + d.file("out"));
+  ASSERT_EQ(r.rc, 0) << r.output;
+  cv::VideoCapture cap(d.file("out/feat_vis/feat_layer_4.avi"));
+  ASSERT_TRUE(cap.isOpened());
+  EXPECT_NEAR(cap.get(cv::CAP_PROP_FPS), 5.0, 1e-3);
+  int frames = 0;
+  cv::Mat m, first;
+  while (cap.read(m)) {
+    EXPECT_EQ(m.cols, 112);  // the 56x42 frame beside its 56x42 PCA picture
+    EXPECT_EQ(m.rows, 42);
+    if (frames++ == 0) first = m.clone();
+  }
+  EXPECT_EQ(frames, 5);
+  // The video's frames are the PNGs written beside it (uncompressed: identical).
+  const cv::Mat png = cv::imread(d.file("out/feat_vis/feat_layer_4/0000_clip_frame000000.png"), cv::IMREAD_COLOR);
+  ASSERT_FALSE(png.empty());
+  EXPECT_EQ(cv::norm(first, png, cv::NORM_INF), 0.0);
+}
+
 TEST(Video, CliFailsWithOneClearLine) {
   da3::test::TempDir d;
   const std::string v = write_video(d, "clip.avi", 3, 10.0);
@@ -142,7 +230,7 @@ TEST(Video, CliFailsWithOneClearLine) {
                         Case{"video " + d.file("none.avi") + model, "has no frame that could be decoded"},
                         Case{"video " + v + model + " --fps 0", "--fps must be a positive number"},
                         Case{"video " + v + model + " --fps -3", "--fps must be a positive number"},
-                        Case{"video " + v + model + " --chunk -1", "--chunk must be 0"},
+                        Case{"video " + v + model + " --chunk -1", "--chunk must be a positive number"},
                         Case{"video " + v + model + " -f npz,obj", "unknown export format 'obj'"},
                         Case{"video " + v + " -m " + d.file("no-model") + " -o " + d.file("out"), "no-model"}}) {
     const CliRun r = run_da3(c.args);

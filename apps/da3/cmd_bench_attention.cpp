@@ -362,7 +362,8 @@ Action add_bench_attention_command(CLI::App& bench) {
   cmd->add_option("--peak-gflops", args->peak_gflops,
                   "This machine's fp32 peak for these threads (from da3_fma_peak) to print % of peak")
       ->check(non_negative());
-  cmd->add_flag("!--no-check", args->check, "Skip the error check against manual");
+  // A callback, not a negated flag: CLI11 prints a negated flag's default as "--no-check{false}".
+  cmd->add_flag_callback("--no-check", [args] { args->check = false; }, "Skip the error check against manual");
   cmd->add_flag("--module", args->module,
                 "Time the model's whole attention module instead of the attention call: qkv projection, "
                 "QK-norm, RoPE, attention, output projection (random weights, CPU only); GFLOP/s then "

@@ -11,6 +11,7 @@
 #include "da3/profile.hpp"
 #include "da3/threads.hpp"
 #include "da3_commands.hpp"
+#include "model_path.hpp"
 #include "scene_runner.hpp"
 #include "kernels/cpu/fma_peak.hpp"
 
@@ -46,7 +47,7 @@ Action add_bench_model_command(CLI::App& bench) {
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = bench.add_subcommand("model", "Time the whole network: load, forward per stage, peak RSS, GFLOP/s");
-  cmd->add_option("-m,--model", o->model, "Model directory (config.json + model.safetensors)")->required();
+  cmd->add_option("-m,--model,--model-dir", o->model, "Model folder, its model.safetensors, or a name `da3 pull` fetched (see da3 infer --help)")->required();
   cmd->add_option("--size", o->size, "Input WIDTHxHEIGHT, multiples of 14 (default 504x378)");
   cmd->add_option("--views", o->views, "Number of views (default 1)")->check(positive());
   cmd->add_option("--repeat", o->repeat, "Timed runs after one warm-up; the median is reported (default 3)")
@@ -72,7 +73,7 @@ Action add_bench_model_command(CLI::App& bench) {
     mo.attention_backend = *backend;
     parse_device(o->device, mo);
     parse_precision(o->precision, mo);
-    Model model = Model::load(o->model, mo);
+    Model model = Model::load(resolve_model_dir(o->model), mo);
     const double load_ms = now_ms() - t0;
 
     Tensor x = Tensor::empty({1, o->views, 3, h, w});

@@ -6,6 +6,7 @@
 #include "da3/model.hpp"
 #include "da3/safetensors.hpp"
 #include "da3_commands.hpp"
+#include "model_path.hpp"
 #include "io/atomic_file.hpp"
 #include "scene_runner.hpp"
 
@@ -19,7 +20,7 @@ Action add_forward_command(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("forward", "Run the raw network on a preprocessed input tensor (parity work)");
-  cmd->add_option("-m,--model", o->model, "Model directory (config.json + model.safetensors)")->required();
+  cmd->add_option("-m,--model,--model-dir", o->model, "Model folder, its model.safetensors, or a name `da3 pull` fetched (see da3 infer --help)")->required();
   cmd->add_option("-i,--input", o->input,
                   "safetensors file with `image` (1,N,3,H,W) f32, normalised; optional `extrinsics` (1,N,4,4) "
                   "and `intrinsics` (1,N,3,3)")
@@ -46,7 +47,7 @@ Action add_forward_command(CLI::App& app) {
     check_output_path(o->output);  // before the model runs, not after
     SafetensorsFile in = SafetensorsFile::open(o->input);
     if (!in.contains("image")) throw Error("input '" + o->input + "' has no tensor named 'image'");
-    Model model = Model::load(o->model, mo);
+    Model model = Model::load(resolve_model_dir(o->model), mo);
     ForwardOptions f;
     f.attention_backend = *backend;
     f.ref_view_strategy = o->ref_view;

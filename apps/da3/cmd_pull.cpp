@@ -9,9 +9,11 @@
 #include <filesystem>
 #include <memory>
 #include <regex>
+#include <vector>
 
 #include "da3/error.hpp"
 #include "da3_commands.hpp"
+#include "model_path.hpp"
 #include "io/curl_dl.hpp"
 #include "io/http_download.hpp"
 
@@ -61,17 +63,19 @@ std::string by_hand(const RepoId& r, const fs::path& target, const std::string& 
 
 Action add_pull_command(CLI::App& app) {
   struct Opts {
-    std::string model, dir = "models";
+    std::string model, dir = models_dir();  // where `-m NAME` looks
     bool quiet = false;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand(
       "pull", "Download a checkpoint from Hugging Face (e.g. DA3-SMALL, Apache-2.0) into DIR/<name>/");
   cmd->add_option("model", o->model, "Hub model id (depth-anything/DA3-SMALL) or a short name (DA3-SMALL)")->required();
-  cmd->add_option("-d,--dir", o->dir, "Directory that receives <name>/config.json and <name>/model.safetensors")
+  cmd->add_option("-d,--dir", o->dir, "Directory that receives <name>/config.json and <name>/model.safetensors (default $DA3_MODELS_DIR, "
+                  "else models)")
       ->capture_default_str();
   cmd->add_flag("-q,--quiet", o->quiet, "No progress on stderr");
-  cmd->footer("Environment: HF_ENDPOINT (hub address, default https://huggingface.co), HF_TOKEN (gated models).\n"
+  cmd->footer("Then: da3 infer IMAGES -m <name> finds DIR/<name> when DIR is $DA3_MODELS_DIR (or models/).\n"
+              "Environment: HF_ENDPOINT (hub address, default https://huggingface.co), HF_TOKEN (gated models).\n"
               "An interrupted download resumes from DIR/<name>/<file>.part on the next call.");
 
   return [o] {
@@ -90,7 +94,13 @@ Action add_pull_command(CLI::App& app) {
     }
     io::curl_api();  // libcurl is loaded at run time: say it is missing before creating anything
     std::error_code ec;
-    const bool created = !fs::exists(target);
+    // Every directory this call creates (models/ too on a first pull), deepest first: a failed
+    // download removes those it left empty and nothing else (a .part to resume keeps its folder).
+    std::vector<fs::path> created;
+    for (fs::path p = fs::absolute(target, ec); !p.empty() && !fs::exists(p); p = p.parent_path()) {
+      created.push_back(p);
+      if (p == p.parent_path()) break;
+    }
     fs::create_directories(target, ec);
     if (ec) throw Error("cannot create '" + target.string() + "': " + ec.message());
 
@@ -104,7 +114,8 @@ Action add_pull_command(CLI::App& app) {
           std::fprintf(stderr, "downloading %s (%lld bytes)\n", url.c_str(), static_cast<long long>(size));
         io::http_download(url, dest.string(), size, dl);
       } catch (const io::DownloadError& e) {
-        if (created) fs::remove(target, ec);  // only if still empty: a .part to resume stays
+        for (const fs::path& dir : created)
+          if (!fs::remove(dir, ec)) break;  // remove() removes only an empty directory
         using K = io::DownloadError::Kind;
         if (e.kind == K::Unreachable)
           throw Error(std::string(e.what()) + " (no network?).\n" + by_hand(repo, target, base));

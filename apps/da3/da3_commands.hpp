@@ -32,6 +32,8 @@ Action add_info_command(CLI::App& app);
 Action add_forward_command(CLI::App& app);
 Action add_infer_command(CLI::App& app);
 Action add_video_command(CLI::App& app);
+Action add_colmap_command(CLI::App& app);
+Action add_auto_command(CLI::App& app);
 Action add_pull_command(CLI::App& app);
 
 // `da3 bench <what>`: cmd_bench.cpp creates `bench` and lists its children; each child adds

@@ -16,6 +16,10 @@ int main(int argc, char** argv) {
   CLI::App app{"da3: Depth Anything 3 in C++ (depth, pose, sky and metric depth) on CPU and CUDA"};
   app.set_version_flag("--version", std::string("da3.cpp ") + da3::version());
   app.require_subcommand(1);
+  // Global options are accepted after the subcommand too (`da3 infer -t 1 ...`): an option a
+  // subcommand does not know falls through to its parent. Subcommands inherit this setting
+  // when created, so it is set before any is added.
+  app.fallthrough();
   int threads = 0;
   app.add_option("-t,--threads", threads,
                  "Threads to use, at most " + std::to_string(da3::kMaxThreads) +
@@ -30,9 +34,14 @@ int main(int argc, char** argv) {
   add(da3::cli::add_forward_command(app));
   add(da3::cli::add_infer_command(app));
   add(da3::cli::add_video_command(app));
+  add(da3::cli::add_colmap_command(app));
+  add(da3::cli::add_auto_command(app));
   add(da3::cli::add_pull_command(app));
   add(da3::cli::add_bench_command(app));
 
+  for (CLI::App* sub : app.get_subcommands({}))
+    sub->footer(sub->get_footer() + (sub->get_footer().empty() ? "" : "\n") +
+                "Global options, before or after the subcommand: -t/--threads N, -v/--verbose (da3 --help).");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -9,6 +9,8 @@
 
 #include "da3/model.hpp"
 #include "da3/pipeline.hpp"
+#include "pipeline/run_manifest.hpp"
+#include "progress.hpp"
 
 namespace da3::cli {
 
@@ -18,11 +20,16 @@ struct SceneArgs {
   int process_res = 504;
   float conf_percentile = 40.f;
   int64_t max_points = 1'000'000;
-  bool ray_pose = false, quiet = false;
+  bool ray_pose = false, quiet = false, show_cameras = true, overwrite = false, original_size = false;
+  std::string export_feat;  // "3,7": backbone layers whose features to export (npz, feat_vis)
+  double feat_vis_fps = 15;
 };
 
 // Adds -m, -o, -f, --process-res, --process-res-method, --ray-pose, --ref-view, --backend,
-// --device, --precision, --conf-percentile, --max-points and -q to `cmd`, bound to `args`.
+// --device, --precision, --conf-percentile, --max-points, --show-cameras / --no-cameras,
+// --original-size, --export-feat, --feat-vis-fps, --overwrite and -q
+// to `cmd`, bound to `args`; the official CLI's spellings (--model-dir, --export-dir,
+// --export-format, --use-ray-pose) are aliases.
 // "cpu", "cuda" or "cuda:N" into the model options' device and index; anything else is an error
 // saying what is accepted. The help text of every --device says what runs where today.
 void parse_device(const std::string& text, ModelOptions& o);
@@ -43,9 +50,11 @@ void add_scene_options(CLI::App* cmd, SceneArgs& args);
 
 class SceneRunner {
  public:
-  // Checks every argument (formats, resize method, backend, model directory given) and throws
-  // da3::Error before anything is read or loaded, so bad arguments fail at once.
-  explicit SceneRunner(const SceneArgs& args);
+  // Checks every argument (formats, resize method, backend, model directory given, an output
+  // folder without a previous run's files unless --overwrite) and throws da3::Error before
+  // anything is read or loaded, so bad arguments fail at once. `command` names the run in the
+  // output folder's manifest.
+  SceneRunner(const SceneArgs& args, const std::string& command);
   ~SceneRunner();
 
   const PreprocessOptions& preprocess_options() const { return pre_; }
@@ -55,6 +64,18 @@ class SceneRunner {
   // batch was preprocessed: bad inputs fail before the (slow) load.
   std::vector<std::string> run(const PreprocessedBatch& batch, const std::string& out_dir);
 
+  // Files the command wrote itself (video frames): recorded in the manifest and the summary.
+  void record(const std::vector<std::string>& written);
+
+  // Every scene of the command ran: with --overwrite, the previous run's files that this run
+  // did not rewrite are removed now (only after success), and the manifest lists this run's.
+  // Then, unless -q, one summary line on stdout: views, size, scenes, time, where the files are.
+  void finish();
+
+  // The progress line (a terminal only, not with -q): the command names each scene and the
+  // stages before run() (reading images, decoding frames); run() names its own.
+  Progress& progress() { return progress_; }
+
  private:
   std::vector<ExportFormat> formats_;
   PreprocessOptions pre_;
@@ -63,6 +84,12 @@ class SceneRunner {
   ExportOptions export_;
   std::string model_dir_;
   std::unique_ptr<Model> model_;
+  std::unique_ptr<RunManifest> manifest_;
+  Progress progress_;
+  bool quiet_ = false;
+  std::string command_, out_root_, size_;
+  size_t views_ = 0, scenes_ = 0;
+  std::vector<std::string> top_level_;  // what the run wrote, as entries of the output folder
 };
 
 }  // namespace da3::cli

@@ -62,6 +62,9 @@ struct Prediction {
   // as it computes it: mat_to_quat's component order, last component >= 0), harmonics (1, G, 3, d_sh) (d_sh = 9 for sh_degree 2), opacities (1, G).
   // Nested presets: computed by the any-view branch, before the metric scaling.
   Tensor gs_means, gs_scales, gs_rotations, gs_harmonics, gs_opacities;
+  // The aux features that are in that reference-first order (ref_view[0] first, then the
+  // others in input order); the rest are in input order.
+  std::vector<std::string> aux_reference_first;
   // Named tensors under the reference's output names (depth, depth_conf, extrinsics, ...).
   std::map<std::string, Tensor> named() const;
 };

@@ -9,6 +9,7 @@
 // Every file written here appears only when complete (temporary name, fsync, rename).
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "da3/model.hpp"
@@ -135,6 +136,9 @@ struct InferenceResult {
   bool has_scale_factor = false;
   float scale_factor = 1.f;
   std::vector<ViewInfo> views;
+  // ForwardOptions::export_feat_layers' features, "feat_layer_<i>" -> (N, H/14, W/14, C) f32,
+  // in input order (postprocess undoes the reference-first order some come in).
+  std::map<std::string, Tensor> features;
 };
 
 InferenceResult postprocess(const Prediction& prediction, const PreprocessedBatch& batch);
@@ -164,13 +168,20 @@ struct OriginalSizeView {
   Tensor intrinsics;  // (3, 3) f32 (undefined if none)
 };
 OriginalSizeView to_original_size(const InferenceResult& result, int64_t view);
+// View `view`'s intrinsics in pixels of its source image (what to_original_size gives, without
+// resizing any map): the inverse of preprocess's adjustment.
+Tensor intrinsics_at_source(const InferenceResult& result, int64_t view);
+// The one source size (width, height) of every view, for --original-size into npz; throws,
+// naming two different sizes, when the views differ.
+std::pair<int, int> common_source_size(const std::vector<ViewInfo>& views);
 
 // ---------------------------------------------------------------------------------------------
 // Exports
 
-enum class ExportFormat { Npz, MiniNpz, DepthPng, Depth16, Ply, Glb, Colmap };
-// Comma-separated names: npz, mini_npz, depth_png, depth16, ply, glb, colmap. An unknown name
-// throws, listing the known ones; duplicates are dropped.
+enum class ExportFormat { Npz, MiniNpz, DepthPng, Depth16, Ply, Glb, Colmap, DepthVis, FeatVis };
+// Names joined by ',' or '-' (the official CLI's "glb-npz"): npz, mini_npz, depth_png, depth16,
+// ply, glb, colmap, depth_vis, feat_vis. An unknown name throws, listing the known ones;
+// duplicates are dropped.
 std::vector<ExportFormat> parse_export_formats(const std::string& list);
 const char* export_format_name(ExportFormat f);
 
@@ -186,26 +197,49 @@ struct ExportOptions {
   uint64_t seed = 0;
   bool show_cameras = true;   // glb: camera frustums
   float camera_size = 0.03f;  // glb: frustum size, fraction of the scene's 5-95 % diagonal
+  // depth_png, depth16: each view's depth at its source image's size (to_original_size);
+  // npz: depth_original / conf_original (N, H0, W0) beside the reference's keys, which needs
+  // every view to have the same source size.
+  bool original_size = false;
+  // feat_vis: also a video per feature layer (the views are a video's frames), at this rate.
+  bool feat_vis_video = false;
+  double feat_vis_fps = 15;
 };
 
 // Writes each format under `out_dir` (created if needed) and returns the paths written:
 //   npz        out_dir/results.npz          mini_npz  out_dir/results_mini.npz
-//   depth_png  out_dir/depth_png/0000.png   depth16   out_dir/depth16/0000.png + 0000.json
+//   depth_png  out_dir/depth_png/0000_<stem>.png
+//   depth16    out_dir/depth16/0000_<stem>.png + 0000_<stem>.json  (view_file_stem below)
 //   ply        out_dir/points.ply           glb       out_dir/scene.glb
 //   colmap     out_dir/colmap/sparse/0/*.bin and out_dir/colmap/text/*.txt
+//   depth_vis  out_dir/depth_vis/0000_<stem>.png
+//   feat_vis   out_dir/feat_vis/feat_layer_<i>/0000_<stem>.png (+ feat_layer_<i>.avi)
 // Directories of files are built under a temporary name and renamed into place whole.
 std::vector<std::string> export_results(const InferenceResult& result, const std::string& out_dir,
                                         const std::vector<ExportFormat>& formats,
                                         const ExportOptions& options = {});
 
+// The name of view `v`'s per-view files without extension: "<4-digit index>_<source stem>"
+// ("0000_canyon" for canyon.jpg), or the index alone when the view has no source name.
+std::string view_file_stem(const InferenceResult& result, int64_t v);
+
 // The single exports behind export_results (same files, explicit paths).
-void export_npz(const InferenceResult& result, const std::string& path);       // reference `npz`
+void export_npz(const InferenceResult& result, const std::string& path,
+                const ExportOptions& options = {});                             // reference `npz`
 void export_mini_npz(const InferenceResult& result, const std::string& path);  // reference `mini_npz`
-void export_depth_png(const InferenceResult& result, const std::string& dir);
-void export_depth16(const InferenceResult& result, const std::string& dir);
+void export_depth_png(const InferenceResult& result, const std::string& dir, const ExportOptions& options = {});
+void export_depth16(const InferenceResult& result, const std::string& dir, const ExportOptions& options = {});
 void export_ply(const InferenceResult& result, const std::string& path, const ExportOptions& options = {});
 void export_glb(const InferenceResult& result, const std::string& path, const ExportOptions& options = {});
 void export_colmap(const InferenceResult& result, const std::string& dir, const ExportOptions& options = {});
+// The reference's depth_vis: per view, the processed image beside its coloured depth
+// (colorize_depth), one (H, 2W) RGB PNG in `dir`.
+void export_depth_vis(const InferenceResult& result, const std::string& dir);
+// The reference's feat_vis: per feature layer of result.features, a PCA of the features to RGB
+// (one basis and one percentile range for all views, so colours agree across views), each view
+// as its image beside the PCA map, in dir/feat_layer_<i>/; with options.feat_vis_video also
+// dir/feat_layer_<i>.avi of those frames. Throws if the result has no features.
+void export_feat_vis(const InferenceResult& result, const std::string& dir, const ExportOptions& options = {});
 
 // The reference's visualize_depth: inverse depth, 2-98 % percentile range, reversed Spectral
 // colormap. depth (H, W) f32 -> (H, W, 3) u8 RGB.

@@ -47,4 +47,23 @@ void write_colmap_binary(const std::string& dir, const ColmapModel& model);
 // Quaternion(Matrix3) uses, which is how pycolmap.Rotation3d builds it.
 std::array<double, 4> rotation_to_quaternion(const double r[9]);
 
+// One registered image of a COLMAP sparse model as a pose-conditioned run needs it: its file
+// name (relative to the dataset's images/ folder), world-to-camera pose and pinhole intrinsics.
+struct ColmapView {
+  std::string name;
+  std::array<double, 9> rotation{};  // world-to-camera, row-major (from the quaternion)
+  std::array<double, 3> translation{};
+  std::array<double, 9> intrinsics{};  // pixels of the image as COLMAP saw it
+  uint64_t width = 0, height = 0;
+  std::string camera_model;  // PINHOLE, SIMPLE_RADIAL, OPENCV, ...
+};
+
+// Reads cameras and images of the sparse model in `dir`, binary (cameras.bin, images.bin) or
+// text (cameras.txt, images.txt), binary first when both are there, as COLMAP does; points3D is
+// not needed and not read. Views come sorted by image name. Camera models other than
+// (SIMPLE_)PINHOLE keep their focal length and principal point; their distortion is dropped (the
+// network takes a pinhole camera). Every count and length is checked against the file: a
+// truncated or malformed model throws da3::Error naming the file and what is wrong.
+std::vector<ColmapView> read_colmap_views(const std::string& dir);
+
 }  // namespace da3::io

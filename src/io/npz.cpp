@@ -1,5 +1,6 @@
 #include "io/npz.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -95,14 +96,101 @@ NpzWriter::~NpzWriter() = default;
 void NpzWriter::add(const std::string& name, const Tensor& t0) {
   DA3_CHECK(t0.device() == Device::CPU, "npz: '" + name + "' is not on the CPU");
   const Tensor t = t0.contiguous();
-  const std::string header = npy_header(t);
+  add_member(name, npy_header(t), t.data(), t.nbytes());
+}
+
+namespace {
+
+// UTF-8 to code points; a byte that does not start a valid sequence becomes U+FFFD (file
+// names are bytes on Linux and need not be UTF-8).
+std::vector<uint32_t> utf8_to_utf32(const std::string& s) {
+  std::vector<uint32_t> out;
+  for (size_t i = 0; i < s.size();) {
+    const auto b = static_cast<uint8_t>(s[i]);
+    const int len = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : 0;
+    uint32_t cp = len == 1 ? b : len == 2 ? b & 0x1F : len == 3 ? b & 0x0F : b & 0x07;
+    bool ok = len > 0 && i + size_t(len) <= s.size();
+    for (int k = 1; ok && k < len; ++k) {
+      const auto c = static_cast<uint8_t>(s[i + size_t(k)]);
+      ok = (c >> 6) == 2;
+      cp = cp << 6 | (c & 0x3F);
+    }
+    const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+    ok = ok && cp >= min[len] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
+    out.push_back(ok ? cp : 0xFFFD);
+    i += ok ? size_t(len) : 1;
+  }
+  return out;
+}
+
+void append_utf8(std::string& s, uint32_t cp) {
+  if (cp < 0x80) {
+    s += char(cp);
+  } else if (cp < 0x800) {
+    s += char(0xC0 | cp >> 6);
+    s += char(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    s += char(0xE0 | cp >> 12);
+    s += char(0x80 | ((cp >> 6) & 0x3F));
+    s += char(0x80 | (cp & 0x3F));
+  } else {
+    s += char(0xF0 | cp >> 18);
+    s += char(0x80 | ((cp >> 12) & 0x3F));
+    s += char(0x80 | ((cp >> 6) & 0x3F));
+    s += char(0x80 | (cp & 0x3F));
+  }
+}
+
+}  // namespace
+
+void NpzWriter::add_strings(const std::string& name, const std::vector<std::string>& values) {
+  std::vector<std::vector<uint32_t>> cps;
+  size_t width = 1;  // numpy's narrowest unicode dtype is <U1
+  for (const std::string& v : values) {
+    cps.push_back(utf8_to_utf32(v));
+    width = std::max(width, cps.back().size());
+  }
+  std::vector<uint32_t> data(values.size() * width, 0);  // numpy pads with NULs
+  for (size_t i = 0; i < cps.size(); ++i) std::copy(cps[i].begin(), cps[i].end(), data.begin() + i * width);
+  std::string dict = "{'descr': '<U" + std::to_string(width) + "', 'fortran_order': False, 'shape': (" +
+                     std::to_string(values.size()) + ",), }";
+  const size_t total = 10 + dict.size() + 1;
+  dict.append((64 - total % 64) % 64, ' ');
+  dict += '\n';
+  std::string header = "\x93NUMPY";
+  header += char(1);
+  header += char(0);
+  put16(header, static_cast<uint32_t>(dict.size()));
+  add_member(name, header + dict, data.data(), data.size() * sizeof(uint32_t));
+}
+
+std::vector<std::string> npz_strings(const Tensor& t, const std::string& what) {
+  if (t.dtype() != DType::I32 || t.dim() != 2)
+    throw Error(what + " is not a 1-D string array (numpy dtype <U), got " + shape_str(t.shape()) + " " +
+                dtype_name(t.dtype()));
+  const Tensor c = t.contiguous();
+  const auto* p = c.data_as<int32_t>();
+  std::vector<std::string> out;
+  for (int64_t i = 0; i < c.size(0); ++i) {
+    std::string s;
+    for (int64_t k = 0; k < c.size(1); ++k) {
+      const auto cp = static_cast<uint32_t>(p[i * c.size(1) + k]);
+      if (cp == 0) break;
+      append_utf8(s, cp > 0x10FFFF ? 0xFFFD : cp);
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+void NpzWriter::add_member(const std::string& name, const std::string& header, const void* data, size_t nbytes) {
   const std::string member = name + ".npy";
-  const uint64_t size = header.size() + t.nbytes();
+  const uint64_t size = header.size() + nbytes;
   // Without ZIP64 records every size and offset must fit in 32 bits.
   if (size >= 0xFFFFFFFFull || impl_->offset + size + 30 + member.size() >= 0xFFFFFFFFull)
     throw Error("npz '" + impl_->path + "': '" + name + "' makes the archive larger than 4 GiB, which needs ZIP64 (not supported)");
   uint32_t crc = crc32(header.data(), header.size());
-  crc = crc32(t.data(), t.nbytes(), crc);
+  crc = crc32(data, nbytes, crc);
   // Fixed 1980-01-01 00:00 timestamps keep the output byte-identical run to run.
   const uint32_t dos_time = 0, dos_date = (0 << 9) | (1 << 5) | 1;
   std::string local;
@@ -141,7 +229,7 @@ void NpzWriter::add(const std::string& name, const Tensor& t0) {
 
   impl_->file.write(local.data(), local.size());
   impl_->file.write(header.data(), header.size());
-  impl_->file.write(t.data(), t.nbytes());
+  impl_->file.write(static_cast<const char*>(data), nbytes);
   impl_->offset += local.size() + size;
   impl_->entries += 1;
 }
@@ -194,7 +282,14 @@ Tensor parse_npy(const uint8_t* d, size_t n, const std::string& what) {
   size_t v = value_of("descr");
   const size_t q = h.find('\'', v + 1);
   if (h[v] != '\'' || q == std::string::npos) throw bad("'descr' is not a quoted string");
-  const DType dtype = dtype_from_descr(h.substr(v + 1, q - v - 1), what);
+  const std::string descr = h.substr(v + 1, q - v - 1);
+  // A numpy unicode array ('<U<width>', UTF-32 code points) is read as int32 with one more,
+  // last dimension of `width` code points: npz_strings() turns it back into strings.
+  int64_t unicode_width = -1;
+  if (descr.size() > 2 && descr.size() <= 8 && descr.compare(0, 2, "<U") == 0 &&
+      descr.find_first_not_of("0123456789", 2) == std::string::npos)
+    unicode_width = std::stoll(descr.substr(2));
+  const DType dtype = unicode_width >= 0 ? DType::I32 : dtype_from_descr(descr, what);
   v = value_of("fortran_order");
   const bool fortran = h.compare(v, 4, "True") == 0;
   v = value_of("shape");
@@ -220,6 +315,13 @@ Tensor parse_npy(const uint8_t* d, size_t n, const std::string& what) {
     bytes *= dim;
     shape.push_back(static_cast<int64_t>(dim));
     p = e;
+  }
+  if (unicode_width >= 0) {
+    if (fortran && shape.size() > 1) throw Error(what + ": Fortran-ordered string arrays are not supported");
+    if (unicode_width != 0 && bytes > n / uint64_t(unicode_width))
+      throw Error(what + ": .npy string array needs more bytes than the " + std::to_string(n) + "-byte array holds");
+    bytes *= uint64_t(unicode_width);
+    shape.push_back(unicode_width);
   }
   const uint64_t body = start + hlen;
   if (n - body < bytes)

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "da3/tensor.hpp"
 
@@ -23,9 +24,13 @@ class NpzWriter {
   explicit NpzWriter(const std::string& path);
   ~NpzWriter();
   void add(const std::string& name, const Tensor& t);  // stored as "<name>.npy"
+  // A 1-D numpy unicode array (dtype '<U<longest>', what np.array(list_of_str) makes), from
+  // UTF-8 strings; numpy.load reads it without allow_pickle.
+  void add_strings(const std::string& name, const std::vector<std::string>& values);
   void commit();
 
  private:
+  void add_member(const std::string& name, const std::string& npy_header, const void* data, size_t nbytes);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
@@ -33,7 +38,11 @@ class NpzWriter {
 // Parses .npy bytes (little-endian or byte-order-free dtypes, C order).
 Tensor parse_npy(const uint8_t* data, size_t size, const std::string& what);
 Tensor read_npy(const std::string& path);
-// Members by name without ".npy".
+// Members by name without ".npy". A unicode string array ('<U<width>') comes back as int32
+// code points with one more, last dimension of `width`; npz_strings() decodes it.
 std::map<std::string, Tensor> read_npz(const std::string& path);
+// The strings of a (N, width) code-point tensor as read_npz returns a '<U' member, as UTF-8;
+// throws naming `what` for any other tensor.
+std::vector<std::string> npz_strings(const Tensor& t, const std::string& what);
 
 }  // namespace da3::io

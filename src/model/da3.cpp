@@ -72,7 +72,11 @@ Prediction DepthAnything3Net::forward(const Tensor& x, const NetRequest& req, St
   const bool need_aux = req.use_ray_pose || !cam_dec_.has_value();
   HeadOutput h = dualdpt_ ? dualdpt_->forward(feats.features, H, W, need_aux) : dpt_->forward(feats.features, H, W, false);
   for (size_t k = 0; k < req.export_feat_layers.size(); ++k)
-    p.aux["feat_layer_" + std::to_string(req.export_feat_layers[k])] = feats.exported[k];
+  {
+    const std::string name = "feat_layer_" + std::to_string(req.export_feat_layers[k]);
+    p.aux[name] = feats.exported[k];
+    if (feats.exported_reordered[k]) p.aux_reference_first.push_back(name);
+  }
   p.depth = h.depth;
   p.depth_conf = h.depth_conf;
   p.sky = h.sky;

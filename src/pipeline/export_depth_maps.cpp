@@ -14,14 +14,17 @@ namespace da3 {
 
 namespace {
 
-std::string view_file(const std::string& dir, int64_t v, const char* ext) {
-  char name[32];
-  std::snprintf(name, sizeof name, "%04lld%s", static_cast<long long>(v), ext);
-  return (std::filesystem::path(dir) / name).string();
+std::string view_file(const std::string& dir, const InferenceResult& r, int64_t v, const char* ext) {
+  return (std::filesystem::path(dir) / (view_file_stem(r, v) + ext)).string();
 }
 
 void check_depth(const InferenceResult& r, const char* what) {
   DA3_CHECK(r.depth.defined() && r.depth.dim() == 3, std::string(what) + " export: the result has no (N, H, W) depth");
+}
+
+// View v's depth map (H, W): at the processed size, or at its source image's size.
+Tensor view_depth(const InferenceResult& r, int64_t v, const ExportOptions& o) {
+  return o.original_size ? to_original_size(r, v).depth : r.depth.select(0, v).contiguous();
 }
 
 }  // namespace
@@ -61,22 +64,24 @@ Tensor colorize_depth(const Tensor& depth_in) {
   return out;
 }
 
-void export_depth_png(const InferenceResult& r, const std::string& dir) {
+void export_depth_png(const InferenceResult& r, const std::string& dir, const ExportOptions& o) {
   check_depth(r, "depth_png");
   std::filesystem::create_directories(dir);
-  const int H = static_cast<int>(r.depth.size(1)), W = static_cast<int>(r.depth.size(2));
   for (int64_t v = 0; v < r.depth.size(0); ++v) {
-    const Tensor rgb = colorize_depth(r.depth.select(0, v));
-    io::write_file_atomic(view_file(dir, v, ".png"), io::encode_png_rgb8(rgb.data_as<uint8_t>(), W, H));
+    const Tensor depth = view_depth(r, v, o);
+    const int H = static_cast<int>(depth.size(0)), W = static_cast<int>(depth.size(1));
+    const Tensor rgb = colorize_depth(depth);
+    io::write_file_atomic(view_file(dir, r, v, ".png"), io::encode_png_rgb8(rgb.data_as<uint8_t>(), W, H));
   }
 }
 
-void export_depth16(const InferenceResult& r, const std::string& dir) {
+void export_depth16(const InferenceResult& r, const std::string& dir, const ExportOptions& o) {
   check_depth(r, "depth16");
   std::filesystem::create_directories(dir);
-  const int64_t H = r.depth.size(1), W = r.depth.size(2);
   for (int64_t v = 0; v < r.depth.size(0); ++v) {
-    const float* d = r.depth.data_as<float>() + v * H * W;
+    const Tensor depth = view_depth(r, v, o);
+    const int64_t H = depth.size(0), W = depth.size(1);
+    const float* d = depth.data_as<float>();
     float max_depth = 0, min_depth = INFINITY;
     for (int64_t i = 0; i < H * W; ++i)
       if (std::isfinite(d[i]) && d[i] > 0) {
@@ -90,7 +95,7 @@ void export_depth16(const InferenceResult& r, const std::string& dir) {
       if (std::isfinite(d[i]) && d[i] > 0)
         values[static_cast<size_t>(i)] =
             static_cast<uint16_t>(std::clamp<double>(std::nearbyint(d[i] / scale), 1.0, 65535.0));
-    io::write_file_atomic(view_file(dir, v, ".png"),
+    io::write_file_atomic(view_file(dir, r, v, ".png"),
                           io::encode_png_gray16(values.data(), static_cast<int>(W), static_cast<int>(H)));
     const nlohmann::json meta = {
         {"format", "da3 depth16"},
@@ -103,7 +108,7 @@ void export_depth16(const InferenceResult& r, const std::string& dir) {
         {"max_depth", double(max_depth)},
         {"source", v < static_cast<int64_t>(r.views.size()) ? r.views[static_cast<size_t>(v)].source : ""},
     };
-    io::write_file_atomic(view_file(dir, v, ".json"), meta.dump(2) + "\n");
+    io::write_file_atomic(view_file(dir, r, v, ".json"), meta.dump(2) + "\n");
   }
 }
 

@@ -1,12 +1,15 @@
 // export_results: format names, the output layout, and whole-directory atomicity for the
 // exports that write several files.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <random>
 
 #include "da3/error.hpp"
 #include "da3/log.hpp"
@@ -19,16 +22,31 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr ExportFormat kAll[] = {ExportFormat::Npz, ExportFormat::MiniNpz, ExportFormat::DepthPng,
-                                 ExportFormat::Depth16, ExportFormat::Ply, ExportFormat::Glb, ExportFormat::Colmap};
+constexpr ExportFormat kAll[] = {ExportFormat::Npz,    ExportFormat::MiniNpz,  ExportFormat::DepthPng,
+                                 ExportFormat::Depth16, ExportFormat::Ply,      ExportFormat::Glb,
+                                 ExportFormat::Colmap,  ExportFormat::DepthVis, ExportFormat::FeatVis};
+constexpr const char* kKnown = "npz, mini_npz, depth_png, depth16, ply, glb, colmap, depth_vis, feat_vis";
+
+// A fresh directory `<prefix>XXXXXX` created with mode 0777 less the umask, as mkdir(1) makes
+// any folder. (mkdtemp makes 0700, which then stays when the folder is renamed into place: a
+// depth_png/ other users cannot open although every file in it is readable.)
+fs::path make_temp_dir(const std::string& prefix) {
+  static constexpr char kChars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  std::random_device rd;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    std::string path = prefix;
+    for (int i = 0; i < 6; ++i) path += kChars[rd() % (sizeof kChars - 1)];
+    if (::mkdir(path.c_str(), 0777) == 0) return path;
+    if (errno != EEXIST) break;
+  }
+  throw Error("cannot create a directory '" + prefix + "XXXXXX': " + std::strerror(errno));
+}
 
 // Builds a directory of files under a temporary name beside `final_dir`, then puts it in place
 // with renames: readers see the old complete directory or the new complete one, never a mix.
 void build_directory(const fs::path& final_dir, const std::function<void(const std::string&)>& fill) {
   const std::string hidden = std::string(".").append(final_dir.filename().string());
-  std::string tmpl = (final_dir.parent_path() / (hidden + ".tmp-XXXXXX")).string();
-  if (!::mkdtemp(tmpl.data())) throw Error("cannot create a directory beside '" + final_dir.string() + "': " + std::strerror(errno));
-  const fs::path tmp = tmpl;
+  const fs::path tmp = make_temp_dir((final_dir.parent_path() / (hidden + ".tmp-")).string());
   TempDirRegistration on_signal(tmp.string());  // a Ctrl-C while filling it removes it
   std::error_code ec;
   try {
@@ -49,6 +67,15 @@ void build_directory(const fs::path& final_dir, const std::function<void(const s
 
 }  // namespace
 
+std::string view_file_stem(const InferenceResult& r, int64_t v) {
+  char index[24];
+  std::snprintf(index, sizeof index, "%04lld", static_cast<long long>(v));
+  const std::string stem = v >= 0 && v < static_cast<int64_t>(r.views.size())
+                               ? fs::path(r.views[static_cast<size_t>(v)].source).stem().string()
+                               : std::string();
+  return stem.empty() ? index : index + ("_" + stem);
+}
+
 const char* export_format_name(ExportFormat f) {
   switch (f) {
     case ExportFormat::Npz: return "npz";
@@ -58,6 +85,8 @@ const char* export_format_name(ExportFormat f) {
     case ExportFormat::Ply: return "ply";
     case ExportFormat::Glb: return "glb";
     case ExportFormat::Colmap: return "colmap";
+    case ExportFormat::DepthVis: return "depth_vis";
+    case ExportFormat::FeatVis: return "feat_vis";
   }
   return "?";
 }
@@ -66,7 +95,7 @@ std::vector<ExportFormat> parse_export_formats(const std::string& list) {
   std::vector<ExportFormat> out;
   size_t start = 0;
   while (start <= list.size()) {
-    const size_t end = std::min(list.find(',', start), list.size());
+    const size_t end = std::min(list.find_first_of(",-", start), list.size());
     std::string name = list.substr(start, end - start);
     name.erase(0, name.find_first_not_of(' '));
     name.erase(name.find_last_not_of(' ') + 1);
@@ -74,12 +103,12 @@ std::vector<ExportFormat> parse_export_formats(const std::string& list) {
       const auto it = std::find_if(std::begin(kAll), std::end(kAll),
                                    [&](ExportFormat f) { return name == export_format_name(f); });
       if (it == std::end(kAll))
-        throw Error("unknown export format '" + name + "' (known: npz, mini_npz, depth_png, depth16, ply, glb, colmap)");
+        throw Error("unknown export format '" + name + "' (known: " + kKnown + ")");
       if (std::find(out.begin(), out.end(), *it) == out.end()) out.push_back(*it);
     }
     start = end + 1;
   }
-  if (out.empty()) throw Error("no export format given (known: npz, mini_npz, depth_png, depth16, ply, glb, colmap)");
+  if (out.empty()) throw Error(std::string("no export format given (known: ") + kKnown + ")");
   return out;
 }
 
@@ -92,21 +121,29 @@ std::vector<std::string> export_results(const InferenceResult& r, const std::str
   std::vector<std::string> written;
   for (ExportFormat f : formats) {
     switch (f) {
-      case ExportFormat::Npz: export_npz(r, (out / "results.npz").string()); written.push_back((out / "results.npz").string()); break;
+      case ExportFormat::Npz: export_npz(r, (out / "results.npz").string(), o); written.push_back((out / "results.npz").string()); break;
       case ExportFormat::MiniNpz:
         export_mini_npz(r, (out / "results_mini.npz").string());
         written.push_back((out / "results_mini.npz").string());
         break;
       case ExportFormat::DepthPng:
-        build_directory(out / "depth_png", [&](const std::string& d) { export_depth_png(r, d); });
+        build_directory(out / "depth_png", [&](const std::string& d) { export_depth_png(r, d, o); });
         written.push_back((out / "depth_png").string());
         break;
       case ExportFormat::Depth16:
-        build_directory(out / "depth16", [&](const std::string& d) { export_depth16(r, d); });
+        build_directory(out / "depth16", [&](const std::string& d) { export_depth16(r, d, o); });
         written.push_back((out / "depth16").string());
         break;
       case ExportFormat::Ply: export_ply(r, (out / "points.ply").string(), o); written.push_back((out / "points.ply").string()); break;
       case ExportFormat::Glb: export_glb(r, (out / "scene.glb").string(), o); written.push_back((out / "scene.glb").string()); break;
+      case ExportFormat::DepthVis:
+        build_directory(out / "depth_vis", [&](const std::string& d) { export_depth_vis(r, d); });
+        written.push_back((out / "depth_vis").string());
+        break;
+      case ExportFormat::FeatVis:
+        build_directory(out / "feat_vis", [&](const std::string& d) { export_feat_vis(r, d, o); });
+        written.push_back((out / "feat_vis").string());
+        break;
       case ExportFormat::Colmap:
         build_directory(out / "colmap", [&](const std::string& d) { export_colmap(r, d, o); });
         written.push_back((out / "colmap").string());

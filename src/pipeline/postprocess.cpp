@@ -2,6 +2,7 @@
 // _add_processed_images, and the optional mapping of a view back to its source image size.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "da3/error.hpp"
 #include "da3/pipeline.hpp"
@@ -55,6 +56,25 @@ InferenceResult postprocess(const Prediction& p, const PreprocessedBatch& batch)
   r.is_metric = p.is_metric;
   r.scale_factor = p.scale_factor;
   r.views = batch.views;
+  for (const auto& [name, f] : p.aux) {
+    DA3_CHECK(f.dim() == 5 && f.size(0) == 1 && f.size(1) == n, "postprocess: feature '" + name + "' is " +
+                                                                    shape_str(f.shape()) + ", expected (1, N, h, w, C)");
+    Tensor t = f.select(0, 0).to(DType::F32).contiguous().clone();
+    const bool reordered = std::find(p.aux_reference_first.begin(), p.aux_reference_first.end(), name) !=
+                           p.aux_reference_first.end();
+    if (reordered && !p.ref_view.empty() && n > 1) {
+      // View o sits at position 0 if it is the reference r, else o + 1 before r, o after it.
+      const int64_t ref = p.ref_view[0], per_view = t.numel() / n;
+      Tensor in_order = Tensor::empty(t.shape());
+      for (int64_t o = 0; o < n; ++o) {
+        const int64_t pos = o == ref ? 0 : (o < ref ? o + 1 : o);
+        std::memcpy(in_order.data_as<float>() + o * per_view, t.data_as<float>() + pos * per_view,
+                    size_t(per_view) * sizeof(float));
+      }
+      t = in_order;
+    }
+    r.features[name] = t;
+  }
   return r;
 }
 
@@ -88,19 +108,38 @@ OriginalSizeView to_original_size(const InferenceResult& r, int64_t view) {
   o.depth = remap(r.depth, io::PixelType::F32, 4, io::Interpolation::Linear);
   if (r.conf.defined()) o.conf = remap(r.conf, io::PixelType::F32, 4, io::Interpolation::Linear);
   if (r.sky.defined()) o.sky = remap(r.sky, io::PixelType::U8, 1, io::Interpolation::Nearest);  // bool is one byte
-  if (r.intrinsics.defined()) {
-    // The inverse of preprocess's adjustment: undo the crop shift, then the scaling.
-    const Tensor k = r.intrinsics.select(0, view).contiguous();
-    const float* K = k.data_as<float>();
-    o.intrinsics = Tensor::empty({3, 3});
-    float* out = o.intrinsics.data_as<float>();
-    for (int c = 0; c < 3; ++c) {
-      out[c] = static_cast<float>((K[c] + (c == 2 ? v.crop_x * K[8] : 0.0)) / sx);
-      out[3 + c] = static_cast<float>((K[3 + c] + (c == 2 ? v.crop_y * K[8] : 0.0)) / sy);
-      out[6 + c] = K[6 + c];
-    }
+  if (r.intrinsics.defined()) o.intrinsics = intrinsics_at_source(r, view);
+  return o;
+}
+
+Tensor intrinsics_at_source(const InferenceResult& r, int64_t view) {
+  DA3_CHECK(r.intrinsics.defined() && view >= 0 && view < r.intrinsics.size(0) &&
+                view < static_cast<int64_t>(r.views.size()),
+            "intrinsics_at_source: view " + std::to_string(view) + " has no intrinsics or no view information");
+  const ViewInfo& v = r.views[static_cast<size_t>(view)];
+  const double sx = v.scale_x(), sy = v.scale_y();
+  // The inverse of preprocess's adjustment: undo the crop shift, then the scaling.
+  const Tensor k = r.intrinsics.select(0, view).contiguous();
+  const float* K = k.data_as<float>();
+  Tensor o = Tensor::empty({3, 3});
+  float* out = o.data_as<float>();
+  for (int c = 0; c < 3; ++c) {
+    out[c] = static_cast<float>((K[c] + (c == 2 ? v.crop_x * K[8] : 0.0)) / sx);
+    out[3 + c] = static_cast<float>((K[3 + c] + (c == 2 ? v.crop_y * K[8] : 0.0)) / sy);
+    out[6 + c] = K[6 + c];
   }
   return o;
+}
+
+std::pair<int, int> common_source_size(const std::vector<ViewInfo>& views) {
+  DA3_CHECK(!views.empty(), "no views");
+  for (const ViewInfo& v : views)
+    if (v.orig_width != views[0].orig_width || v.orig_height != views[0].orig_height)
+      throw Error("--original-size into npz needs every view at one source size, got " +
+                  std::to_string(views[0].orig_width) + "x" + std::to_string(views[0].orig_height) + " (" +
+                  views[0].source + ") and " + std::to_string(v.orig_width) + "x" + std::to_string(v.orig_height) +
+                  " (" + v.source + "); depth16 and depth_png write each view at its own size");
+  return {views[0].orig_width, views[0].orig_height};
 }
 
 }  // namespace da3

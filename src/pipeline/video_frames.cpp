@@ -11,6 +11,7 @@
 
 #include "da3/error.hpp"
 #include "da3/log.hpp"
+#include "io/image.hpp"
 #include "io/image_header.hpp"
 #include "io/media.hpp"
 
@@ -95,6 +96,21 @@ bool VideoFrameSampler::next(RgbImage& frame) {
     frame.name = stem_ + idx;
     return true;
   }
+}
+
+std::vector<std::string> write_input_images(std::vector<RgbImage>& frames, const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw Error("cannot create '" + dir + "': " + ec.message());
+  std::vector<std::string> written;
+  for (RgbImage& f : frames) {
+    const std::string file = f.name + ".png";
+    const std::string path = (std::filesystem::path(dir) / file).string();
+    io::write_file_atomic(path, io::encode_png_rgb8(f.rgb.data(), f.width, f.height));
+    f.name = file;
+    written.push_back(path);
+  }
+  return written;
 }
 
 }  // namespace da3

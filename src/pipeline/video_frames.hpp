@@ -45,4 +45,10 @@ class VideoFrameSampler {
   int64_t last_bucket_ = -1;  // sampling interval of the last frame kept
 };
 
+// Writes each frame as `<dir>/<name>.png` (lossless, the decoded frame at its full size) and
+// renames the frame to that file name: the frames a video run used exist as files, so its
+// exports (COLMAP image names, npz source_names) name files a splatting or SfM tool can open
+// (the official CLI's input_images/). Returns the paths written.
+std::vector<std::string> write_input_images(std::vector<RgbImage>& frames, const std::string& dir);
+
 }  // namespace da3

@@ -27,6 +27,9 @@ def main(out: Path) -> int:
                 assert z[k].dtype == dt, f"npz {k} is {z[k].dtype}"
             n, h, w = z["depth"].shape
             assert z["image"].shape == (n, h, w, 3) and z["extrinsics"].shape == (n, 3, 4)
+            # Ours beside the reference's keys: a unicode array, loaded without allow_pickle.
+            assert z["source_names"].dtype.kind == "U" and z["source_names"].shape == (n,)
+            assert z["source_intrinsics"].shape == (n, 3, 3) and z["source_sizes"].shape == (n, 2)
         checked.append("npz (numpy.load)")
     if (out / "points.ply").exists():
         import plyfile

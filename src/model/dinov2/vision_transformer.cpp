@@ -125,6 +125,7 @@ BackboneOutput DinoVisionTransformer::forward(const Tensor& x, const Tensor& cam
   BackboneOutput out;
   out.patch_embed_ms = patch_embed_ms;
   out.exported.resize(export_layers.size());
+  out.exported_reordered.assign(export_layers.size(), false);
   Tensor local = cur;
   bool reordered = false;
   for (int i = 0; i < cfg_.depth; ++i) {
@@ -168,6 +169,7 @@ BackboneOutput DinoVisionTransformer::forward(const Tensor& x, const Tensor& cam
         Tensor f = cur.slice(2, 1, N).clone().view({B, S, gh, gw, C});
         nn::layer_norm(f, norm_w_, norm_b_, kFinalNormEps, f);
         out.exported[k] = f;
+        out.exported_reordered[k] = reordered;
       }
     if (std::find(cfg_.out_layers.begin(), cfg_.out_layers.end(), i) != cfg_.out_layers.end()) {
       Tensor o = cfg_.cat_token ? cat_last(local, cur) : cur;

@@ -27,6 +27,7 @@ struct BackboneOutput {
   // One per requested export layer, in request order: (B, S, gh, gw, C), final norm applied,
   // patch tokens only, in the blocks' view order (the reference does not restore it for these).
   std::vector<Tensor> exported;
+  std::vector<bool> exported_reordered;  // per export layer: taken after the reference-first reorder
 };
 
 struct BackboneHooks {
