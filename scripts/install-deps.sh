@@ -15,6 +15,8 @@ packages=(
   libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-videoio-dev
   libcli11-dev           # the da3 CLI
   libcurl4-openssl-dev   # headers for da3 pull (Hugging Face downloads); libcurl4 loaded at run time
+  libcpp-httplib-dev     # da3 serve: the HTTP server (and its test client)
+  libjs-three            # da3 serve: three.js for the web page's 3D viewer, served locally
   libgtest-dev           # test suite
   python3                # test suite: test_pull's local HTTP server (http.server); minbase has none
 )

@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   add(da3::cli::add_infer_command(app));
   add(da3::cli::add_video_command(app));
   add(da3::cli::add_pull_command(app));
+  add(da3::cli::add_serve_command(app));
   add(da3::cli::add_bench_command(app));
 
   try {
