@@ -1,29 +1,15 @@
 // See png_text.hpp. The chunk layout (length, type, data, CRC-32 of type + data) is the PNG
-// specification's (section 5.3); the CRC is the ISO 3309 one PNG uses.
+// specification's (section 5.3).
 #include "server/png_text.hpp"
 
-#include <array>
 #include <cstring>
 
 #include "da3/error.hpp"
+#include "io/npz.hpp"  // io::crc32: zip's CRC-32 is PNG's
 
 namespace da3::server {
 
 namespace {
-
-uint32_t crc32(const uint8_t* p, size_t n, uint32_t crc = 0xffffffffu) {
-  static const std::array<uint32_t, 256> table = [] {
-    std::array<uint32_t, 256> t{};
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  for (size_t i = 0; i < n; ++i) crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-  return crc;
-}
 
 void put_u32(std::vector<uint8_t>& out, uint32_t v) {
   for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<uint8_t>(v >> s));
@@ -49,7 +35,7 @@ std::vector<uint8_t> add_png_text(const std::vector<uint8_t>& png,
     chunk.insert(chunk.end(), text.begin(), text.end());
     put_u32(out, static_cast<uint32_t>(chunk.size() - 4));
     out.insert(out.end(), chunk.begin(), chunk.end());
-    put_u32(out, crc32(chunk.data(), chunk.size()) ^ 0xffffffffu);
+    put_u32(out, io::crc32(chunk.data(), chunk.size()));
   }
   out.insert(out.end(), png.begin() + kAfterIhdr, png.end());
   return out;
