@@ -171,8 +171,9 @@ function showScene(buffer) {
     const size = bounds.getSize(new THREE.Vector3()).length() || 1;
     viewer.camera.near = size / 1000;
     viewer.camera.far = size * 100;
-    viewer.camera.position.copy(centre).add(new THREE.Vector3(0, 0, -size));
-    viewer.camera.up.set(0, -1, 0);  // OpenCV-style cameras: y points down
+    // The glb is in glTF axes (y up, z backward) with the first camera looking down -z: stand
+    // behind and a little above it.
+    viewer.camera.position.copy(centre).add(new THREE.Vector3(0, 0.25 * size, 0.8 * size));
     viewer.camera.updateProjectionMatrix();
     viewer.controls.target.copy(centre);
     viewer.controls.update();

@@ -101,7 +101,7 @@ Action add_serve_command(CLI::App& app) {
   cmd->add_option("--sync-timeout", o->sync_timeout, "Seconds POST /v1/depth waits for its result (then 504)")
       ->check(CLI::Range(1, 86400))
       ->capture_default_str();
-  cmd->add_option("--web-dir", o->web_dir, "Folder of the web page (index.html, app.js, style.css); default: the one built in");
+  cmd->add_option("--web-dir", o->web_dir, "Folder of the web page (index.html, app.js, style.css); default: web/ of the source tree this da3 was built from, else the installed share/da3/web");
   cmd->add_option("--three-dir", o->three_dir, "Debian's libjs-three folder (three.js for the page)")->capture_default_str();
 
   return [o] {

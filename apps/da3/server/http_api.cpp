@@ -256,10 +256,12 @@ void HttpApi::install_routes() {
     if (!store_.wait_finished(id, std::chrono::seconds(config_.limits.sync_timeout_s)))
       throw ApiError(504, "timeout", "no result within " + std::to_string(config_.limits.sync_timeout_s) + " s");
     const json state = store_.describe(id);
+    if (!state.is_object()) throw ApiError(500, "internal", "the task vanished (evicted by newer results)");
     if (state.value("state", "") != "done") {
-      const std::string code = state["error"].value("code", "internal");
+      const json error = state.value("error", json::object());
+      const std::string code = error.value("code", "internal");
       const int status = code == "inference_failed" ? 422 : code == "shutting_down" ? 503 : 500;
-      throw ApiError(status, code, state["error"].value("message", "failed"));
+      throw ApiError(status, code, error.value("message", "failed"));
     }
     fs::path out;
     std::vector<std::string> files;
