@@ -2,7 +2,8 @@
 # Installs every system dependency of da3.cpp from Debian packages.
 # Idempotent: when everything is present it installs nothing and touches no network.
 #   install-deps.sh [GROUP...]   extra groups: fuzz (clang, libFuzzer, LLVM OpenMP: `make fuzz`),
-#                                fresh (debootstrap, git: scripts/check-fresh-install.sh)
+#                                fresh (debootstrap, git: scripts/check-fresh-install.sh),
+#                                browser (chromium, chromium-driver: the da3 serve page test)
 set -euo pipefail
 
 packages=(
@@ -25,7 +26,8 @@ for group in "$@"; do
   case $group in
     fuzz) packages+=(clang libclang-rt-14-dev libomp-14-dev) ;;  # clang++ -fsanitize=fuzzer; -fopenmp
     fresh) packages+=(debootstrap git) ;;
-    *) echo "install-deps: unknown group '$group' (known: fuzz, fresh)" >&2; exit 2 ;;
+    browser) packages+=(chromium chromium-driver) ;;  # tests/web/page_test.py (skips without them)
+    *) echo "install-deps: unknown group '$group' (known: fuzz, fresh, browser)" >&2; exit 2 ;;
   esac
 done
 
