@@ -2,8 +2,11 @@
 // cpp-httplib's client. Results are compared with `da3 infer` on the same inputs, not with
 // stored numbers. Three servers: a plain one (most tests), one with a token and tight limits,
 // one with a 1 s result TTL (expiry and shutdown).
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <filesystem>
@@ -417,9 +420,42 @@ TEST(ServerLimits, TokenImageCountUploadSizeAndQueue) {
 // Results older than --result-ttl are deleted, files and all; SIGTERM lets a running task finish.
 TEST(ServerLifetime, ResultsExpireAndSigtermIsGraceful) {
   TempDir results;
-  ServerProcess s({"-m", model_dir(), "--result-ttl", "1", "--results-dir", results.path().string()});
+  ServerProcess s({"-m", model_dir(), "--result-ttl", "1", "--results-dir", results.path().string(),
+                   "--read-timeout", "1"});
   httplib::Client c("127.0.0.1", s.port());
   c.set_read_timeout(60, 0);
+
+  // A client that announces a body and stalls is dropped after --read-timeout, and nothing of
+  // its request is left on disk.
+  {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(s.port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const std::string head =
+        "POST /v1/inference HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        "Content-Length: 100000\r\n\r\n--b\r\n";
+    ASSERT_EQ(::send(fd, head.data(), head.size(), 0), static_cast<ssize_t>(head.size()));
+    EXPECT_EQ(c.Get("/healthz")->status, 200);  // others are served meanwhile
+    const auto t0 = std::chrono::steady_clock::now();
+    timeval tv{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    // The answer comes once the read times out: a JSON 400 saying the connection closes (httplib
+    // then still holds the socket for its 5 s keep-alive, so the close itself is not timed).
+    std::string answer;
+    char buf[512];
+    ssize_t n;
+    while (answer.find("}}") == std::string::npos && (n = ::recv(fd, buf, sizeof buf, 0)) > 0) answer.append(buf, n);
+    const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_LT(waited, 5.0) << "the stalled request was not dropped";
+    EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer;
+    EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
+    EXPECT_NE(answer.find("{\"error\":"), std::string::npos) << answer;
+    ::close(fd);
+    EXPECT_TRUE(fs::is_empty(results.path()));
+  }
   const std::string id = submit(c, {image_part(sample(0)), field("process_res", "70")});
   ASSERT_EQ(wait_task(c, id)["state"], "done");
   EXPECT_TRUE(fs::exists(results.path() / id / "out" / "results.npz"));

@@ -117,6 +117,12 @@ HttpApi::HttpApi(HttpConfig config, TaskStore& store, const SceneEngine& engine)
   http_->set_read_timeout(config_.limits.read_timeout_s, 0);
   http_->set_write_timeout(config_.limits.read_timeout_s, 0);
   http_->set_keep_alive_timeout(5);
+  // A POST /v1/depth holds its connection's thread until its task ran, and at most max_queue + 1
+  // tasks exist: with that many threads plus spares, waiting requests never starve /healthz,
+  // polls or downloads. (httplib's default is max(8, cores - 1).) Capped: a thread is 8 MB of
+  // address space.
+  const size_t threads = std::min<size_t>(config_.max_queue + 1 + 8, 128);
+  http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   install_routes();
 }
 
@@ -140,6 +146,9 @@ void HttpApi::install_routes() {
     if (res.status == 404) code = "not_found", message = "no such endpoint or resource";
     if (res.status == 413) code = "payload_too_large", message = "the request body is larger than --max-upload-mb";
     if (res.status == 400) code = "bad_request", message = "malformed request (headers or multipart body)";
+    // After a request httplib could not read (a stalled or malformed body, one too large) the
+    // connection's framing is lost: close it rather than wait for another request on it.
+    if (res.status == 400 || res.status == 413) res.set_header("Connection", "close");
     send_error(res, res.status, code, message);
     return httplib::Server::HandlerResponse::Handled;
   }));
