@@ -110,6 +110,8 @@ TEST_F(Server, HealthStatusAndOpenApiDescribeTheServer) {
   EXPECT_EQ(st["model"]["dir"], model_dir());
   EXPECT_EQ(st["device"], "cpu");
   EXPECT_EQ(st["precision"], "fp32");
+  const std::string backend = st["attention_backend"];  // resolved: what backend=auto runs here
+  EXPECT_TRUE(backend == "flash_attn" || backend == "sdpa" || backend == "manual") << backend;
   EXPECT_EQ(st["queue"]["max_queue"], 16);
   EXPECT_EQ(st["limits"]["max_images"], 64);
   EXPECT_GT(st["memory"]["rss_bytes"].get<int64_t>(), 0);

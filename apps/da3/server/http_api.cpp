@@ -177,7 +177,10 @@ void HttpApi::install_routes() {
                {"model", {{"dir", engine_.model().dir()}, {"name", engine_.model().config().model_name}}},
                {"device", device_name(mo)},
                {"precision", mo.precision == Precision::BF16 ? "bf16" : "fp32"},
-               {"attention_backend", attention_backend_name(mo.attention_backend)},
+               // What a request with backend=auto runs on this device (env override included).
+               {"attention_backend", attention_backend_name(mo.attention_backend == AttentionBackend::Auto
+                                                                ? attention_backend(mo.device)
+                                                                : mo.attention_backend)},
                {"threads", da3::num_threads()},
                {"queue", {{"queued", store_.queued()}, {"running", store_.running()}, {"max_queue", config_.max_queue}}},
                {"results", {{"stored", store_.stored()}, {"max_results", config_.max_results},
