@@ -462,9 +462,16 @@ TEST(ServerLifetime, ResultsExpireAndSigtermIsGraceful) {
   ASSERT_EQ(wait_task(c, id)["state"], "done");
   EXPECT_TRUE(fs::exists(results.path() / id / "out" / "results.npz"));
   EXPECT_FALSE(fs::exists(results.path() / id / "inputs"));  // uploads dropped once run
+  // An upload named like a path is stored under its base name inside the task's folder.
+  const fs::path escape = results.path().parent_path() / ("da3-serve-escape-" + std::to_string(s.port()) + ".png");
+  const std::string named = submit(c, {{"images", read_bytes(sample(0)), "../../../" + escape.filename().string(), "image/png"},
+                                       field("process_res", "70")});
+  ASSERT_EQ(wait_task(c, named)["state"], "done");
+  EXPECT_FALSE(fs::exists(escape)) << "an upload was written outside its task";
   std::this_thread::sleep_for(std::chrono::milliseconds(2600));
   EXPECT_EQ(error_code(c.Get("/v1/tasks/" + id), 404), "unknown_task");
   EXPECT_FALSE(fs::exists(results.path() / id));
+  EXPECT_FALSE(fs::exists(results.path() / named));
 
   // A slow task, then SIGTERM while it runs: it completes on disk and the process exits 0.
   const std::string slow = submit(c, {image_part(sample(0)), image_part(sample(1)), field("process_res", "1008")});
