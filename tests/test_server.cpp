@@ -394,8 +394,9 @@ TEST(ServerLimits, TokenImageCountUploadSizeAndQueue) {
   httplib::MultipartFormDataItems slow = {img, img, field("process_res", "1008"), field("format", "npz")};
   int accepted = 0, refused = 0;
   std::vector<std::string> ids;
-  // Submitting until the first 503 (20 at most) keeps this independent of the machine's speed.
-  for (int i = 0; i < 20 && refused == 0; ++i) {
+  // Submitting until one was refused and two accepted (20 at most) keeps this independent of the
+  // machine's speed and of when the worker picks the first task up (until then it is waiting).
+  for (int i = 0; i < 20 && (refused == 0 || accepted < 2); ++i) {
     auto r = c.Post("/v1/inference", slow);
     ASSERT_TRUE(r);
     if (r->status == 202) {
@@ -468,8 +469,13 @@ TEST(ServerLifetime, ResultsExpireAndSigtermIsGraceful) {
                                        field("process_res", "70")});
   ASSERT_EQ(wait_task(c, named)["state"], "done");
   EXPECT_FALSE(fs::exists(escape)) << "an upload was written outside its task";
-  std::this_thread::sleep_for(std::chrono::milliseconds(2600));
+  // Gone within a few seconds (the TTL is 1 s; expiry runs every second).
+  const auto expiry_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (c.Get("/v1/tasks/" + id)->status == 200 && std::chrono::steady_clock::now() < expiry_deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_EQ(error_code(c.Get("/v1/tasks/" + id), 404), "unknown_task");
+  while (c.Get("/v1/tasks/" + named)->status == 200 && std::chrono::steady_clock::now() < expiry_deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_FALSE(fs::exists(results.path() / id));
   EXPECT_FALSE(fs::exists(results.path() / named));
 
