@@ -479,15 +479,34 @@ TEST(ServerLifetime, ResultsExpireAndSigtermIsGraceful) {
   EXPECT_FALSE(fs::exists(results.path() / id));
   EXPECT_FALSE(fs::exists(results.path() / named));
 
+  // A finished task's folder is left by a stop; the next server on the folder removes it (no
+  // task of its own knows it). That server keeps results for the default hour, so what follows
+  // sees the shutdown's own cleanup, not the expiry's.
+  const std::string left = submit(c, {image_part(sample(0)), field("process_res", "70")});
+  ASSERT_EQ(wait_task(c, left)["state"], "done");
+  ASSERT_EQ(s.stop(), 0) << s.log();
+  ASSERT_TRUE(fs::exists(results.path() / left));
+  ServerProcess s2({"-m", model_dir(), "--results-dir", results.path().string()});
+  EXPECT_FALSE(fs::exists(results.path() / left));
+  httplib::Client c2("127.0.0.1", s2.port());
+  c2.set_read_timeout(60, 0);
+
   // A slow task, then SIGTERM while it runs: it completes on disk and the process exits 0.
-  const std::string slow = submit(c, {image_part(sample(0)), image_part(sample(1)), field("process_res", "1008")});
+  const std::string slow = submit(c2, {image_part(sample(0)), image_part(sample(1)), field("process_res", "1008")});
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (json::parse(c.Get("/v1/tasks/" + slow)->body)["state"] == "queued" &&
+  while (json::parse(c2.Get("/v1/tasks/" + slow)->body)["state"] == "queued" &&
          std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  EXPECT_EQ(s.stop(), 0) << s.log();
-  EXPECT_NE(s.log().find("da3 serve: stopped"), std::string::npos) << s.log();
-  EXPECT_TRUE(fs::exists(results.path() / slow / "out" / "results.npz")) << s.log();
+  // A second one waits behind it: the shutdown fails it and removes its uploads. (Should the
+  // first finish before the signal, the second runs instead: then its results are complete.)
+  const std::string waiting = submit(c2, {image_part(sample(2)), field("process_res", "70")});
+  EXPECT_EQ(s2.stop(), 0) << s2.log();
+  EXPECT_NE(s2.log().find("da3 serve: stopped"), std::string::npos) << s2.log();
+  EXPECT_TRUE(fs::exists(results.path() / slow / "out" / "results.npz")) << s2.log();
+  EXPECT_TRUE(!fs::exists(results.path() / waiting) ||
+              (fs::exists(results.path() / waiting / "out" / "results.npz") &&
+               !fs::exists(results.path() / waiting / "inputs")))
+      << "a task the shutdown failed left files behind";
   for (const auto& e : fs::recursive_directory_iterator(results.path()))
     EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
 }

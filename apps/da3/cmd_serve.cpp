@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -159,10 +160,13 @@ Action add_serve_command(CLI::App& app) {
     const int port = api.bind(o->host, o->port);
 
     install_stop_signals();
-    std::thread stopper([&api] {
+    std::thread stopper([&api, &store] {
       char c;
       while (::read(g_signal_pipe[0], &c, 1) < 0 && errno == EINTR) {
       }
+      // Queued tasks fail now, not once every connection has closed (keep-alive can hold the
+      // listener's threads for seconds); the running task goes on.
+      store.stop_accepting();
       api.stop();
     });
     if (o->token.empty() && o->host != "127.0.0.1" && o->host != "localhost" && o->host != "::1")

@@ -166,9 +166,13 @@ size_t TaskStore::stored() const {
 }
 
 void TaskStore::shutdown() {
+  stop_accepting();
+  if (worker_.joinable()) worker_.join();
+}
+
+void TaskStore::stop_accepting() {
   {
     std::lock_guard lock(mu_);
-    if (stopping_ && !worker_.joinable()) return;
     stopping_ = true;
     for (const auto& id : queue_) {
       Task& t = *tasks_.at(id);
@@ -176,11 +180,12 @@ void TaskStore::shutdown() {
       t.error_code = "shutting_down";
       t.error = "the server shut down before this task ran";
       t.finished_at = Clock::now();
+      t.input = {};
+      remove_dir(t.dir);  // its uploads; a --results-dir outlives the process
     }
     queue_.clear();
     cv_.notify_all();
   }
-  if (worker_.joinable()) worker_.join();
 }
 
 void TaskStore::erase_locked(const std::string& id) {

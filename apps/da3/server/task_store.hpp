@@ -71,8 +71,10 @@ class TaskStore {
   bool running() const;
   size_t stored() const;
 
-  // Stops taking tasks, fails the queued ones ("server shutting down"), lets the running one
-  // finish, joins the worker. Idempotent.
+  // Stops taking tasks and fails the queued ones (code shutting_down, uploads removed); the
+  // running one goes on. Idempotent, callable from any thread.
+  void stop_accepting();
+  // stop_accepting(), then waits for the running task and joins the worker. Idempotent.
   void shutdown();
 
  private:
