@@ -108,6 +108,7 @@ TEST_F(Server, HealthStatusAndOpenApiDescribeTheServer) {
   const json st = json::parse(s->body);
   EXPECT_EQ(st["model"]["name"], "da3-small");  // tiny-anyview's config.json names its preset
   EXPECT_EQ(st["model"]["dir"], model_dir());
+  EXPECT_EQ(st["model"]["cameras"], true);  // an any-view preset: poses, so ply / glb / colmap
   EXPECT_EQ(st["device"], "cpu");
   EXPECT_EQ(st["precision"], "fp32");
   const std::string backend = st["attention_backend"];  // resolved: what backend=auto runs here
@@ -509,6 +510,20 @@ TEST(ServerLifetime, ResultsExpireAndSigtermIsGraceful) {
       << "a task the shutdown failed left files behind";
   for (const auto& e : fs::recursive_directory_iterator(results.path()))
     EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
+}
+
+// A monocular model has no cameras: status says so (the page then asks for depth only), and a
+// depth-only task runs.
+TEST(ServerMono, StatusSaysNoCamerasAndDepthRuns) {
+  ServerProcess s({"-m", da3::test::fixtures_dir() + "/tiny-mono"});
+  httplib::Client c("127.0.0.1", s.port());
+  c.set_read_timeout(60, 0);
+  EXPECT_EQ(json::parse(c.Get("/v1/status")->body)["model"]["cameras"], false);
+  const std::string id = submit(c, {image_part(sample(0)), field("format", "depth_png"), field("process_res", "70")});
+  const json t = wait_task(c, id);
+  EXPECT_EQ(t["state"], "done") << t.dump();
+  EXPECT_EQ(t["files"], json::array({"depth_png/0000.png"}));
+  EXPECT_EQ(s.stop(), 0) << s.log();
 }
 
 TEST(ServerCli, RefusesBadArgumentsBeforeListening) {

@@ -7,6 +7,7 @@
 const $ = (id) => document.getElementById(id);
 let files = [];
 let viewer = null;
+let hasCameras = true;  // from /v1/status: without poses there is no glb (and no 3D view)
 
 // Every request carries the bearer token when the server wants one (the page asks for it after a 401).
 function authHeaders() {
@@ -43,6 +44,11 @@ function chooseFiles(list) {
 async function loadStatus() {
   try {
     const s = await (await api('/v1/status')).json();
+    hasCameras = s.model.cameras;
+    document.querySelectorAll('.fmt.needs-cameras').forEach((c) => {
+      c.disabled = !hasCameras;
+      if (!hasCameras) c.checked = false;
+    });
     $('model').textContent = `${s.model.name} · ${s.device} · ${s.precision} · queue ${s.queue.queued}/${s.queue.max_queue}`;
   } catch (e) {
     $('model').textContent = e.message;
@@ -57,7 +63,7 @@ async function run() {
   $('downloads-box').hidden = true;
   const form = new FormData();
   for (const f of files) form.append('images', f, f.name);
-  const formats = new Set(['depth_png', 'glb']);  // what the page itself shows
+  const formats = new Set(hasCameras ? ['depth_png', 'glb'] : ['depth_png']);  // what the page itself shows
   document.querySelectorAll('.fmt:checked').forEach((c) => formats.add(c.value));
   form.append('format', Array.from(formats).join(','));
   form.append('process_res', $('process_res').value);

@@ -174,7 +174,11 @@ void HttpApi::install_routes() {
     const ProcessMemory mem = process_memory();
     send_json(res, 200,
               {{"version", da3::version()},
-               {"model", {{"dir", engine_.model().dir()}, {"name", engine_.model().config().model_name}}},
+               // cameras: whether results carry poses (what ply, glb and colmap need); the page
+               // asks for the 3D export only then.
+               {"model", {{"dir", engine_.model().dir()},
+                          {"name", engine_.model().config().model_name},
+                          {"cameras", engine_.model().config().net.cam_dec.has_value()}}},
                {"device", device_name(mo)},
                {"precision", mo.precision == Precision::BF16 ? "bf16" : "fp32"},
                // What a request with backend=auto runs on this device (env override included).
