@@ -1,7 +1,7 @@
 // `da3 serve` end to end: a real server process on a free loopback port, driven over HTTP with
 // cpp-httplib's client. Results are compared with `da3 infer` on the same inputs, not with
-// stored numbers. Three servers: a plain one (most tests), one with a token and tight limits,
-// one with a 1 s result TTL (expiry and shutdown).
+// stored numbers. Servers: a plain one (most tests); one with a token and tight limits; one with
+// a 1 s result TTL, then a second on its folder (expiry, restart, shutdown); a monocular model.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
