@@ -2,7 +2,8 @@
 # Installs every system dependency of da3.cpp from Debian packages.
 # Idempotent: when everything is present it installs nothing and touches no network.
 #   install-deps.sh [GROUP...]   extra groups: fuzz (clang, libFuzzer, LLVM OpenMP: `make fuzz`),
-#                                fresh (debootstrap, git: scripts/check-fresh-install.sh)
+#                                fresh (debootstrap, git: scripts/check-fresh-install.sh),
+#                                browser (chromium, chromium-driver: the da3 serve page test)
 set -euo pipefail
 
 packages=(
@@ -15,6 +16,8 @@ packages=(
   libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-videoio-dev
   libcli11-dev           # the da3 CLI
   libcurl4-openssl-dev   # headers for da3 pull (Hugging Face downloads); libcurl4 loaded at run time
+  libcpp-httplib-dev     # da3 serve: the HTTP server (and its test client)
+  libjs-three            # da3 serve: three.js for the web page's 3D viewer, served locally
   libgtest-dev           # test suite
   python3                # test suite: test_pull's local HTTP server (http.server); minbase has none
   python3-dev python3-venv  # the Python package da3cpp (docs/python.md): headers, and the build venv
@@ -24,7 +27,8 @@ for group in "$@"; do
   case $group in
     fuzz) packages+=(clang libclang-rt-14-dev libomp-14-dev) ;;  # clang++ -fsanitize=fuzzer; -fopenmp
     fresh) packages+=(debootstrap git) ;;
-    *) echo "install-deps: unknown group '$group' (known: fuzz, fresh)" >&2; exit 2 ;;
+    browser) packages+=(chromium chromium-driver) ;;  # tests/web/page_test.py (skips without them)
+    *) echo "install-deps: unknown group '$group' (known: fuzz, fresh, browser)" >&2; exit 2 ;;
   esac
 done
 

@@ -35,6 +35,7 @@ Action add_video_command(CLI::App& app);
 Action add_colmap_command(CLI::App& app);
 Action add_auto_command(CLI::App& app);
 Action add_pull_command(CLI::App& app);
+Action add_serve_command(CLI::App& app);  // cmd_serve.cpp + server/
 
 // `da3 bench <what>`: cmd_bench.cpp creates `bench` and lists its children; each child adds
 // itself to the `bench` app it is given and returns its action (cmd_bench_<what>.cpp).

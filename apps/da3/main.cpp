@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   add(da3::cli::add_colmap_command(app));
   add(da3::cli::add_auto_command(app));
   add(da3::cli::add_pull_command(app));
+  add(da3::cli::add_serve_command(app));
   add(da3::cli::add_bench_command(app));
 
   for (CLI::App* sub : app.get_subcommands({}))
