@@ -201,7 +201,8 @@ TEST_F(Server, InferenceEqualsDaInferOnTheSameInputs) {
     // The task lists exactly the files the CLI wrote, and each has the same bytes.
     std::vector<std::string> cli_files;
     for (const auto& e : fs::recursive_directory_iterator(out))
-      if (e.is_regular_file()) cli_files.push_back(fs::relative(e.path(), out).generic_string());
+      if (e.is_regular_file() && e.path().filename() != "da3_manifest.json")  // the CLI's run record, not a result
+        cli_files.push_back(fs::relative(e.path(), out).generic_string());
     std::sort(cli_files.begin(), cli_files.end());
     ASSERT_EQ(task["files"].get<std::vector<std::string>>(), cli_files);
     for (const auto& f : cli_files) {
@@ -231,7 +232,7 @@ TEST_F(Server, DepthReturnsA16BitPngWithItsScaleOrAnNpz) {
   const auto cli = da3::test::run_cli("infer " + sample(2) + " -m " + model_dir() + " -q -f depth16,mini_npz " +
                                       "--process-res 154 -o " + tmp.path().string());
   ASSERT_EQ(cli.rc, 0) << cli.output;
-  const json meta = json::parse(read_bytes(tmp.path() / "depth16" / "0000.json"));
+  const json meta = json::parse(read_bytes(tmp.path() / "depth16" / "0000_view_2.json"));
   auto c = client();
 
   auto r = c.Post("/v1/depth", Items{image_part(sample(2)), field("process_res", "154")});
@@ -266,7 +267,7 @@ TEST_F(Server, DepthReturnsA16BitPngWithItsScaleOrAnNpz) {
   EXPECT_EQ(r->get_header_value("X-Depth-Scale"), scale_text);
   // The pixels are the CLI's depth16 pixels.
   const cv::Mat got = cv::imdecode(std::vector<uint8_t>(png.begin(), png.end()), cv::IMREAD_UNCHANGED);
-  const cv::Mat want = cv::imread((tmp.path() / "depth16" / "0000.png").string(), cv::IMREAD_UNCHANGED);
+  const cv::Mat want = cv::imread((tmp.path() / "depth16" / "0000_view_2.png").string(), cv::IMREAD_UNCHANGED);
   ASSERT_EQ(got.type(), CV_16UC1);
   ASSERT_EQ(got.size(), want.size());
   EXPECT_EQ(cv::norm(got, want, cv::NORM_INF), 0);
@@ -320,13 +321,13 @@ TEST_F(Server, ResultFilesCannotLeaveTheTaskFolder) {
   const std::string id = submit(c, {image_part(sample(0)), field("format", "depth_png"), field("process_res", "70")});
   ASSERT_EQ(wait_task(c, id)["state"], "done");
   const std::string base = "/v1/tasks/" + id + "/files/";
-  auto ok = c.Get(base + "depth_png/0000.png");
+  auto ok = c.Get(base + "depth_png/0000_view_0.png");
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200);
   // httplib's client sends the path as given; the server must refuse every spelling.
   for (const std::string p : {"../../../../etc/passwd", "..%2F..%2F..%2Fetc%2Fpasswd", "%2e%2e/%2e%2e/etc/passwd",
-                              "depth_png/../depth_png/0000.png", "/etc/passwd", "depth_png", "inputs/view_0.png",
-                              "depth_png/0000.png%00.txt"}) {
+                              "depth_png/../depth_png/0000_view_0.png", "/etc/passwd", "depth_png", "inputs/view_0.png",
+                              "depth_png/0000_view_0.png%00.txt"}) {
     EXPECT_EQ(error_code(c.Get(base + p), 404), "not_found") << p;
   }
   EXPECT_EQ(c.Delete("/v1/tasks/" + id)->status, 204);
@@ -522,7 +523,7 @@ TEST(ServerMono, StatusSaysNoCamerasAndDepthRuns) {
   const std::string id = submit(c, {image_part(sample(0)), field("format", "depth_png"), field("process_res", "70")});
   const json t = wait_task(c, id);
   EXPECT_EQ(t["state"], "done") << t.dump();
-  EXPECT_EQ(t["files"], json::array({"depth_png/0000.png"}));
+  EXPECT_EQ(t["files"], json::array({"depth_png/0000_view_0.png"}));
   EXPECT_EQ(s.stop(), 0) << s.log();
 }
 

@@ -100,7 +100,7 @@ async function blobUrl(id, path) {
 }
 
 async function showResults(id, task) {
-  const depthFiles = task.files.filter((f) => /^depth_png\/\d+\.png$/.test(f));
+  const depthFiles = task.files.filter((f) => /^depth_png\/\d+(_[^/]*)?\.png$/.test(f));
   for (let i = 0; i < files.length; ++i) {
     const card = document.createElement('div');
     card.className = 'view';

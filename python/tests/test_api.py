@@ -193,7 +193,7 @@ def test_exports_land_at_the_official_paths(tiny_model, tmp_path):
                          export_format="mini_npz-npz-glb-ply-depth_png", export_kwargs=kw)
     assert kw == {"glb": {"camera_size": 0.05}}, "export_kwargs is not modified (the official one is)"
     for f in ("exports/mini_npz/results.npz", "exports/npz/results.npz", "scene.glb", "points.ply",
-              "depth_png/0000.png"):
+              "depth_png/0000_d_land_300x190.png"):
         assert (out / f).is_file(), f
     assert set(np.load(out / "exports" / "mini_npz" / "results.npz").files) >= {"depth", "conf", "extrinsics"}
 

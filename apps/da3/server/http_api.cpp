@@ -286,8 +286,14 @@ void HttpApi::install_routes() {
       res.set_content(read_text(out / "results_mini.npz"), "application/octet-stream");
       return;
     }
-    const json meta = json::parse(read_text(out / "depth16" / "0000.json"));
-    const std::string png = read_text(out / "depth16" / "0000.png");
+    // The one view's depth16 pair, named <index>_<source stem> (pipeline::view_file_stem).
+    std::string stem;
+    for (const std::string& f : files)
+      if (f.rfind("depth16/0000", 0) == 0 && f.size() > 4 && f.compare(f.size() - 4, 4, ".png") == 0)
+        stem = f.substr(0, f.size() - 4);
+    if (stem.empty()) throw ApiError(500, "internal", "the depth16 result is missing");
+    const json meta = json::parse(read_text(out / (stem + ".json")));
+    const std::string png = read_text(out / (stem + ".png"));
     char scale[32];
     std::snprintf(scale, sizeof scale, "%.9g", meta.at("scale").get<double>());
     const auto with_text = add_png_text(std::vector<uint8_t>(png.begin(), png.end()),
