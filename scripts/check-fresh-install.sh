@@ -121,9 +121,22 @@ if [ "${DA3_FRESH_CCACHE:-0}" = 1 ]; then
               CCACHE_BASEDIR=/root/da3.cpp CCACHE_NOHASHDIR=1 CCACHE_COMPILERCHECK=content)
 fi
 
+# The chroot shares this host's network, and with it whatever TLS interception the network does:
+# pip (make test's Python venv) trusts what the host's pip trusts. The host's bundle is copied in
+# beside the fresh system's own (which apt-installed ca-certificates may replace) and named by
+# PIP_CERT; the fresh system itself is not changed.
+net_env=()
+host_ca=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}
+if [ -f "$host_ca" ]; then
+  $SUDO mkdir -p "$root/usr/local/share/da3-host-ca"
+  $SUDO cp "$host_ca" "$root/usr/local/share/da3-host-ca/ca.crt"
+  net_env=(PIP_CERT=/usr/local/share/da3-host-ca/ca.crt)
+fi
+
 in_chroot() {
   $SUDO env -i HOME=/root TERM="${TERM:-dumb}" PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive ${ccache_env[@]+"${ccache_env[@]}"} chroot "$root" /bin/bash -c "$1"
+    LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive ${ccache_env[@]+"${ccache_env[@]}"} ${net_env[@]+"${net_env[@]}"} \
+    chroot "$root" /bin/bash -c "$1"
 }
 
 t0=$(date +%s)
