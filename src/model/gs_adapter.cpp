@@ -4,8 +4,9 @@
 #include <array>
 #include <cmath>
 #include <cstring>
-#include <limits>
+#include <optional>
 
+#include "core/sim3.hpp"
 #include "da3/error.hpp"
 #include "model/utils/sh_rotation.hpp"
 #include "model/utils/transform.hpp"
@@ -14,9 +15,7 @@ namespace da3::model {
 
 namespace {
 
-using M3 = std::array<double, 9>;
-
-M3 inverse3(const M3& a) {
+Mat3 inverse3(const Mat3& a) {
   const double c00 = a[4] * a[8] - a[5] * a[7], c01 = a[5] * a[6] - a[3] * a[8], c02 = a[3] * a[7] - a[4] * a[6];
   const double det = a[0] * c00 + a[1] * c01 + a[2] * c02;
   DA3_CHECK(det != 0.0 && std::isfinite(det), "GaussianAdapter: singular intrinsics");
@@ -26,42 +25,11 @@ M3 inverse3(const M3& a) {
           c02 * s, (a[1] * a[6] - a[0] * a[7]) * s, (a[0] * a[4] - a[1] * a[3]) * s};
 }
 
-double det3(const M3& a) {
-  return a[0] * (a[4] * a[8] - a[5] * a[7]) - a[1] * (a[3] * a[8] - a[5] * a[6]) + a[2] * (a[3] * a[7] - a[4] * a[6]);
-}
-
-// Eigenvalues of a symmetric 3x3 matrix by cyclic Jacobi rotations (converges in a few sweeps).
-std::array<double, 3> symmetric_eigenvalues(M3 a) {
-  for (int sweep = 0; sweep < 50; ++sweep) {
-    const double off = a[1] * a[1] + a[2] * a[2] + a[5] * a[5];
-    if (off < 1e-30 * (a[0] * a[0] + a[4] * a[4] + a[8] * a[8]) || off == 0.0) break;
-    for (int p = 0; p < 2; ++p)
-      for (int q = p + 1; q < 3; ++q) {
-        const double apq = a[p * 3 + q];
-        if (apq == 0.0) continue;
-        const double theta = (a[q * 3 + q] - a[p * 3 + p]) / (2 * apq);
-        const double t = (theta >= 0 ? 1.0 : -1.0) / (std::abs(theta) + std::sqrt(theta * theta + 1));
-        const double c = 1 / std::sqrt(t * t + 1), s = t * c;
-        for (int k = 0; k < 3; ++k) {  // A <- Jᵀ A J, columns then rows
-          const double akp = a[k * 3 + p], akq = a[k * 3 + q];
-          a[k * 3 + p] = c * akp - s * akq;
-          a[k * 3 + q] = s * akp + c * akq;
-        }
-        for (int k = 0; k < 3; ++k) {
-          const double apk = a[p * 3 + k], aqk = a[q * 3 + k];
-          a[p * 3 + k] = c * apk - s * aqk;
-          a[q * 3 + k] = s * apk + c * aqk;
-        }
-      }
-  }
-  return {a[0], a[4], a[8]};
-}
-
 // Camera centres -R^T t of (S, 3|4, 4) world-to-camera extrinsics.
-std::vector<std::array<double, 3>> centres(const Tensor& ext) {
+std::vector<Vec3> centres(const Tensor& ext) {
   const Tensor e = ext.contiguous();
   const int64_t s = e.size(0), rows = e.size(1);
-  std::vector<std::array<double, 3>> c(s);
+  std::vector<Vec3> c(s);
   for (int64_t v = 0; v < s; ++v) {
     const float* E = e.data_as<float>() + v * rows * 4;
     for (int i = 0; i < 3; ++i) {
@@ -78,33 +46,10 @@ float sigmoid(float x) { return 1.f / (1.f + std::exp(-x)); }
 }  // namespace
 
 double umeyama_pose_scale(const Tensor& ext_ref, const Tensor& ext_est) {
-  // evo's umeyama_alignment(x = estimated centres, y = reference centres, with_scale):
-  // c = trace(D S) / sigma_x with D the singular values of cov_xy and S the reflection fix.
-  const auto y = centres(ext_ref), x = centres(ext_est);
-  const double n = static_cast<double>(x.size());
-  std::array<double, 3> mx{}, my{};
-  for (size_t i = 0; i < x.size(); ++i)
-    for (int k = 0; k < 3; ++k) mx[k] += x[i][k] / n, my[k] += y[i][k] / n;
-  double sigma_x = 0;
-  M3 cov{};
-  for (size_t i = 0; i < x.size(); ++i)
-    for (int r = 0; r < 3; ++r) {
-      sigma_x += (x[i][r] - mx[r]) * (x[i][r] - mx[r]) / n;
-      for (int c = 0; c < 3; ++c) cov[r * 3 + c] += (y[i][r] - my[r]) * (x[i][c] - mx[c]) / n;
-    }
-  // singular values of cov = square roots of the eigenvalues of covᵀ cov, largest first
-  M3 ctc{};
-  for (int r = 0; r < 3; ++r)
-    for (int c = 0; c < 3; ++c)
-      for (int k = 0; k < 3; ++k) ctc[r * 3 + c] += cov[k * 3 + r] * cov[k * 3 + c];
-  std::array<double, 3> d = symmetric_eigenvalues(ctc);
-  for (double& v : d) v = std::sqrt(std::max(v, 0.0));
-  std::sort(d.begin(), d.end(), std::greater<>());
-  // "Degenerate covariance rank": the reference catches evo's exception and uses scale 1.
-  const double eps = std::numeric_limits<double>::epsilon();
-  if (int(d[0] > eps) + int(d[1] > eps) + int(d[2] > eps) < 2 || sigma_x == 0.0) return 1.0;
-  // det(U)·det(V) < 0 exactly when det(cov) < 0: then the smallest singular value counts negative.
-  return (d[0] + d[1] + (det3(cov) < 0 ? -d[2] : d[2])) / sigma_x;
+  // evo's umeyama_alignment(x = estimated centres, y = reference centres, with_scale); on
+  // "Degenerate covariance rank" the reference catches evo's exception and uses scale 1.
+  const std::optional<Sim3> m = umeyama_evo(centres(ext_est), centres(ext_ref));
+  return m ? m->s : 1.0;
 }
 
 Tensor map_pdf_to_opacity(const Tensor& pdf) {
@@ -180,7 +125,7 @@ Gaussians GaussianAdapter::forward(const Tensor& extrinsics, const Tensor& intri
     for (int64_t v = 0; v < S; ++v) {
       // cam2world = affine_inverse(w2c); intrinsics normalised by the image size
       const float* E = ext.data_as<float>() + (b * S + v) * er * 4;
-      M3 R;  // camera-to-world rotation = w2c rotationᵀ
+      Mat3 R;  // camera-to-world rotation = w2c rotationᵀ
       double t[3];
       for (int i = 0; i < 3; ++i) {
         t[i] = 0;
@@ -191,9 +136,9 @@ Gaussians GaussianAdapter::forward(const Tensor& extrinsics, const Tensor& intri
         t[i] *= pose_scale;
       }
       const float* K = ixt.data_as<float>() + (b * S + v) * 9;
-      M3 Kn;
+      Mat3 Kn;
       for (int j = 0; j < 3; ++j) Kn[j] = K[j] / double(W), Kn[3 + j] = K[3 + j] / double(H), Kn[6 + j] = K[6 + j];
-      const M3 Kinv = inverse3(Kn);
+      const Mat3 Kinv = inverse3(Kn);
       // get_scale_multiplier: 0.1 · sum(inverse(Kn[:2, :2]) @ (1/W, 1/H))
       const double k00 = Kn[0], k01 = Kn[1], k10 = Kn[3], k11 = Kn[4], kdet = k00 * k11 - k01 * k10;
       const double pw = 1.0 / W, ph = 1.0 / H;

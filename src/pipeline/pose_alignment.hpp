@@ -1,19 +1,15 @@
 #pragma once
-// Sim(3) alignment of camera centres (Umeyama 1991, as evo's umeyama_alignment computes it),
+// Sim(3) alignment of camera centres (core/sim3.hpp's umeyama_evo, the reference's evo fit),
 // with the RANSAC wrapper of the reference's utils/pose_align.py.
-#include <array>
 #include <cstdint>
 #include <vector>
 
+#include "core/sim3.hpp"
+
 namespace da3::pipeline {
 
-using Vec3 = std::array<double, 3>;
-
-struct Sim3 {
-  std::array<double, 9> R{};  // row-major
-  Vec3 t{};
-  double s = 1;
-};
+using da3::Sim3;
+using da3::Vec3;
 
 // y ≈ s R x + t in the least-squares sense. Throws da3::Error when the points are degenerate
 // (fewer than 2 non-zero singular values of the covariance, e.g. < 3 points or collinear).

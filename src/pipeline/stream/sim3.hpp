@@ -12,51 +12,29 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/sim3.hpp"
+
 namespace da3::stream {
 
-using Vec3 = std::array<double, 3>;
-using Mat3 = std::array<double, 9>;  // row-major
-
-Mat3 mat3_identity();
-Mat3 mat3_mul(const Mat3& a, const Mat3& b);
-Mat3 mat3_transpose(const Mat3& a);
-double mat3_det(const Mat3& a);
-Vec3 mat3_apply(const Mat3& a, const Vec3& v);
-// Angle of the rotation a * bᵀ, in radians.
-double rotation_angle_between(const Mat3& a, const Mat3& b);
-// Rotation about `axis` (need not be unit) by `angle` radians (Rodrigues).
-Mat3 rotation_from_axis_angle(const Vec3& axis, double angle);
-
-struct Sim3 {
-  double s = 1;
-  Mat3 R = mat3_identity();
-  Vec3 t{};
-
-  Vec3 apply(const Vec3& x) const;
-  Sim3 inverse() const;
-  // (a * b)(x) = a(b(x)).
-  friend Sim3 operator*(const Sim3& a, const Sim3& b);
-};
+// The closed-form pieces live in core/sim3.hpp; named here too, as stream:: code and tests spell them.
+using da3::Mat3;
+using da3::RotationPair;
+using da3::Sim3;
+using da3::umeyama_weighted;
+using da3::Vec3;
+using da3::mat3_apply;
+using da3::mat3_det;
+using da3::mat3_identity;
+using da3::mat3_mul;
+using da3::mat3_transpose;
+using da3::rotation_angle_between;
+using da3::rotation_from_axis_angle;
 
 // A 3x4 world-to-camera [Rc | tc] (row-major, 12 values) re-expressed after the world is moved
 // by `T` (X' = T(X)): [Rc Rᵀ | s tc - Rc Rᵀ t]. Depths along the camera's rays scale by T.s.
 std::array<double, 12> transform_world_to_camera(const std::array<double, 12>& w2c, const Sim3& T);
 // Camera centre -Rcᵀ tc of a 3x4 world-to-camera.
 Vec3 camera_centre(const std::array<double, 12>& w2c);
-
-// Weighted Umeyama: the Sim(3) minimising Σ w_i |y_i - (s R x_i + t)|² (+ the rotation term
-// below). `rotations` (optional) are pairs (Qx_j, Qy_j) of rotations known to correspond, e.g.
-// one camera's world-to-camera rotation in both frames, for which R ≈ Qy_jᵀ Qx_j; each adds
-// rotation_weights[j] * tr(Rᵀ Qy_jᵀ Qx_j) to the maximised trace, i.e. pulls R towards that
-// rotation, without affecting s and t given R. Returns false (and leaves `out`) when the
-// weighted points are degenerate (total weight 0, all points at one place, or a rank below 2
-// with no rotation term to fix the rest).
-struct RotationPair {
-  Mat3 from, to;  // world-to-camera rotations of one camera in the source and in the target frame
-};
-bool umeyama_weighted(const std::vector<Vec3>& x, const std::vector<Vec3>& y, const std::vector<double>& w,
-                      Sim3& out, const std::vector<RotationPair>& rotations = {},
-                      const std::vector<double>& rotation_weights = {});
 
 struct RobustSim3Options {
   int samples = 256;         // minimal 3-point samples drawn for the least-median stage
