@@ -147,7 +147,8 @@ def npz(members):
     b = io.BytesIO()
     with zipfile.ZipFile(b, "w", zipfile.ZIP_STORED, allowZip64=True) as z:
         for name, data in members:
-            z.writestr(name + ".npy", data)
+            # A fixed timestamp, so that re-running this script leaves the committed seeds alone.
+            z.writestr(zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0)), data)
     return b.getvalue()
 
 def f32s(vals):
@@ -191,3 +192,20 @@ for name, data in {"3views.npz": poses(3), "3views_3x4.npz": poses(3, rows=3), "
                    "1view.npz": poses(1), "lead_dim.npz": poses(3, lead=True), "12views_ransac.npz": poses(12)}.items():
     put("fuzz_poses", name, data)
     put("fuzz_npz", "poses_" + name, data)
+
+# --- da3 serve's request parts (fuzz_upload.cpp: byte 0 = multipart?, parts "NAME\nFILENAME\nCONTENT" split by "\n--\n")
+def upload(parts, multipart=True):
+    return bytes([1 if multipart else 0]) + b"\n--\n".join(n.encode() + b"\n" + f.encode() + b"\n" + c for n, f, c in parts)
+
+for name, data in {
+        "one_image.bin": upload([("images", "a.png", png(28, 28))]),
+        "two_images_options.bin": upload([("images", "a.png", png(28, 28)), ("images", "a.png", jpeg(32, 24)),
+                                          ("format", "", b"npz,glb"), ("process-res", "", b"504"),
+                                          ("process_res_method", "", b"upper_bound_resize"), ("ray_pose", "", b"true"),
+                                          ("ref_view", "", b"middle"), ("backend", "", b"sdpa"),
+                                          ("conf_percentile", "", b"40"), ("max_points", "", b"100000")]),
+        "poses.bin": upload([("images", "../../etc/x.png", png(28, 28)), ("images", ".hidden.png", png(28, 28)),
+                             ("images", "", png(28, 28)), ("poses", "p.npz", poses(3))]),
+        "not_multipart.bin": upload([("images", "a.png", png(28, 28))], multipart=False),
+}.items():
+    put("fuzz_upload", name, data)

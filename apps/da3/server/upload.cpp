@@ -58,8 +58,9 @@ std::string safe_file_name(const std::string& client_name, size_t index) {
                                             : client_name.find_last_of("/\\") + 1);
   std::string out;
   for (unsigned char c : base) out += (std::isalnum(c) || c == '.' || c == '-' || c == '_') ? char(c) : '_';
+  if (out.size() > 100) out = out.substr(out.size() - 100);  // the end keeps the extension
+  // After the cut: cutting "x.p<98 more>" to its last 100 can leave a leading '.' (fuzz_upload).
   while (!out.empty() && out[0] == '.') out.erase(0, 1);  // no hidden files, no "..", no "."
-  if (out.size() > 100) out = out.substr(out.size() - 100);
   if (out.empty()) out = "image_" + std::to_string(index);
   return out;
 }
