@@ -21,6 +21,7 @@ struct SceneArgs {
   float conf_percentile = 40.f;
   int64_t max_points = 1'000'000;
   bool ray_pose = false, quiet = false, show_cameras = true, overwrite = false, original_size = false;
+  bool gaussians = false;  // run the GS head (and export gs_ply unless -f names gs_ply or splat)
   std::string export_feat;  // "3,7": backbone layers whose features to export (npz, feat_vis)
   double feat_vis_fps = 15;
 };

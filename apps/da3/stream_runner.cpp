@@ -150,6 +150,9 @@ int run_stream(const std::string& input_id, int64_t total, const NextFrame& next
                const StreamArgs& args) {
   if (args.overlap >= args.window)
     throw Error("--overlap (" + std::to_string(args.overlap) + ") must be below --window (" + std::to_string(args.window) + ")");
+  if (scene.gaussians)
+    throw Error("--gaussians is not a stream output (each window's Gaussians would need aligning and merging); "
+                "run the frames as scenes (da3 video without --stream, or --chunk N) for gs_ply / splat");
   stream::StreamOutputOptions oo;
   for (ExportFormat f : parse_export_formats(scene.formats)) {
     switch (f) {

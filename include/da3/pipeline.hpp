@@ -139,6 +139,10 @@ struct InferenceResult {
   // ForwardOptions::export_feat_layers' features, "feat_layer_<i>" -> (N, H/14, W/14, C) f32,
   // in input order (postprocess undoes the reference-first order some come in).
   std::map<std::string, Tensor> features;
+  // ForwardOptions::infer_gs: the world-space Gaussians as Prediction::gs_* holds them (batch
+  // dimension kept: means (1, G, 3), ..., G = N·H·W in view order); undefined otherwise. Input
+  // poses do not move them: the model computed them at the given poses' scale.
+  Tensor gs_means, gs_scales, gs_rotations, gs_harmonics, gs_opacities;
 };
 
 InferenceResult postprocess(const Prediction& prediction, const PreprocessedBatch& batch);
@@ -178,9 +182,10 @@ std::pair<int, int> common_source_size(const std::vector<ViewInfo>& views);
 // ---------------------------------------------------------------------------------------------
 // Exports
 
-enum class ExportFormat { Npz, MiniNpz, DepthPng, Depth16, Ply, Glb, Colmap, DepthVis, FeatVis };
+enum class ExportFormat { Npz, MiniNpz, DepthPng, Depth16, Ply, Glb, Colmap, DepthVis, FeatVis, GsPly, Splat };
 // Names joined by ',' or '-' (the official CLI's "glb-npz"): npz, mini_npz, depth_png, depth16,
-// ply, glb, colmap, depth_vis, feat_vis. An unknown name throws, listing the known ones;
+// ply, glb, colmap, depth_vis, feat_vis, gs_ply, splat (the last two need the Gaussians: ForwardOptions::infer_gs).
+// An unknown name throws, listing the known ones (gs_video: why it is not offered);
 // duplicates are dropped.
 std::vector<ExportFormat> parse_export_formats(const std::string& list);
 const char* export_format_name(ExportFormat f);
@@ -214,6 +219,7 @@ struct ExportOptions {
 //   colmap     out_dir/colmap/sparse/0/*.bin and out_dir/colmap/text/*.txt
 //   depth_vis  out_dir/depth_vis/0000_<stem>.png
 //   feat_vis   out_dir/feat_vis/feat_layer_<i>/0000_<stem>.png (+ feat_layer_<i>.avi)
+//   gs_ply     out_dir/gs_ply/0000.ply (the reference's name)   splat  out_dir/scene.splat
 // Directories of files are built under a temporary name and renamed into place whole.
 std::vector<std::string> export_results(const InferenceResult& result, const std::string& out_dir,
                                         const std::vector<ExportFormat>& formats,
@@ -227,6 +233,10 @@ std::string view_file_stem(const InferenceResult& result, int64_t v);
 void export_npz(const InferenceResult& result, const std::string& path,
                 const ExportOptions& options = {});                             // reference `npz`
 void export_mini_npz(const InferenceResult& result, const std::string& path);  // reference `mini_npz`
+// The Gaussians of a result made with infer_gs (throws naming --gaussians otherwise): the
+// reference's gs_ply file, and the same Gaussians as a .splat (pipeline/export_gs_ply.hpp).
+void export_gs_ply(const InferenceResult& result, const std::string& path);
+void export_gs_splat(const InferenceResult& result, const std::string& path);
 void export_depth_png(const InferenceResult& result, const std::string& dir, const ExportOptions& options = {});
 void export_depth16(const InferenceResult& result, const std::string& dir, const ExportOptions& options = {});
 void export_ply(const InferenceResult& result, const std::string& path, const ExportOptions& options = {});

@@ -14,12 +14,12 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from . import _core
-from .specs import AuxDict, Prediction
+from .specs import AuxDict, Gaussians, Prediction
 
 # Export formats: the official names da3cpp writes (at the official paths), then da3cpp's own.
-_OFFICIAL_FORMATS = ("mini_npz", "npz", "glb", "colmap")
-_OWN_FORMATS = ("ply", "depth_png", "depth16")
-_UNSUPPORTED_FORMATS = ("gs_ply", "gs_video", "feat_vis", "depth_vis")
+_OFFICIAL_FORMATS = ("mini_npz", "npz", "glb", "colmap", "gs_ply")
+_OWN_FORMATS = ("ply", "depth_png", "depth16", "splat")
+_UNSUPPORTED_FORMATS = ("gs_video", "feat_vis", "depth_vis")
 # export_kwargs["glb"] keys honoured, with the official defaults of export_to_glb.
 _GLB_KWARGS = {
     "num_max_points": 1_000_000,
@@ -207,7 +207,9 @@ class DepthAnything3:
             extrinsics: optional ``(1, N, 4, 4)`` world-to-camera, for pose-conditioned depth.
             intrinsics: optional ``(1, N, 3, 3)`` in pixels (needed with extrinsics).
             export_feat_layers: backbone blocks whose features to return (``aux.feat_layer_<i>``).
-            infer_gs: must be False (no Gaussian head yet: NotImplementedError).
+            infer_gs: also run the 3D Gaussian head (DA3-GIANT, DA3NESTED-GIANT-LARGE; other
+                presets raise ValueError): adds ``gs_means``, ``gs_scales``, ``gs_rotations``,
+                ``gs_harmonics``, ``gs_opacities`` (world space, one Gaussian per pixel).
             use_ray_pose: poses from the ray head instead of the camera decoder.
             ref_view_strategy: first | middle | saddle_balanced | saddle_sim_range.
             attention_backend: da3cpp's per-call override (auto | flash_attn | sdpa | manual).
@@ -219,13 +221,12 @@ class DepthAnything3:
             numpy arrays (float32); keys for outputs the preset does not have are absent.
             Unlike the official forward, fp32 throughout (no autocast).
         """
-        if infer_gs:
-            raise _not_implemented("the Gaussian head (infer_gs=True)")
         x = _float32(image, "image")
         feats = [int(i) for i in export_feat_layers] if export_feat_layers is not None else []
         return self._core.forward(x, _float32(extrinsics, "extrinsics"), _float32(intrinsics, "intrinsics"),
                                   export_feat_layers=feats, use_ray_pose=bool(use_ray_pose),
-                                  ref_view_strategy=ref_view_strategy, attention_backend=attention_backend)
+                                  ref_view_strategy=ref_view_strategy, attention_backend=attention_backend,
+                                  infer_gs=bool(infer_gs))
 
     __call__ = forward
 
@@ -271,7 +272,8 @@ class DepthAnything3:
             intrinsics: optional ``(N, 3, 3)`` in pixels of the input images.
             align_to_input_ext_scale: with input poses, return the given poses and depth in
                 their scale (True). False raises NotImplementedError when poses are given.
-            infer_gs: must be False (no Gaussian head yet: NotImplementedError).
+            infer_gs: run the 3D Gaussian head (DA3-GIANT, DA3NESTED-GIANT-LARGE; other presets
+                raise ValueError) and return ``Prediction.gaussians``; needed by gs_ply / splat.
             use_ray_pose: poses from the ray head instead of the camera decoder.
             ref_view_strategy: first | middle | saddle_balanced | saddle_sim_range.
             render_exts, render_ixts, render_hw: Gaussian video renders; must be None.
@@ -282,8 +284,11 @@ class DepthAnything3:
             export_format: formats joined by "-": mini_npz (export_dir/exports/mini_npz/
                 results.npz), npz (export_dir/exports/npz/results.npz), glb
                 (export_dir/scene.glb), colmap (export_dir/colmap/), and da3cpp's ply
-                (export_dir/points.ply), depth_png, depth16 (folders). gs_ply, gs_video,
-                feat_vis and depth_vis raise NotImplementedError.
+                (export_dir/points.ply), depth_png, depth16 (folders), gs_ply
+                (export_dir/gs_ply/0000.ply; needs infer_gs) and da3cpp's splat
+                (export_dir/scene.splat; needs infer_gs). gs_video, feat_vis and depth_vis
+                raise NotImplementedError; the official API adds gs_video to every gs export
+                (rendered with gsplat on CUDA): da3cpp does not.
             export_feat_layers: backbone blocks whose features to return in ``aux``.
             conf_thresh_percentile, num_max_points, show_cameras: glb (and ply) point export.
             feat_vis_fps: only for feat_vis (not implemented); any value is accepted otherwise.
@@ -301,8 +306,6 @@ class DepthAnything3:
             unreadable images (the message is libda3's). NotImplementedError: see above.
         """
         # --- what da3cpp cannot honour: refused, never ignored ---------------------------------
-        if infer_gs:
-            raise _not_implemented("the Gaussian head (infer_gs=True)")
         for name, value in (("render_exts", render_exts), ("render_ixts", render_ixts), ("render_hw", render_hw)):
             if value is not None:
                 raise _not_implemented(f"Gaussian renders ({name})")
@@ -316,6 +319,8 @@ class DepthAnything3:
             if f not in _OFFICIAL_FORMATS + _OWN_FORMATS:
                 raise ValueError(f"Unsupported export format: {f} (known: "
                                  f"{', '.join(_OFFICIAL_FORMATS + _OWN_FORMATS)})")
+            if f in ("gs_ply", "splat") and not infer_gs:
+                raise ValueError("must set `infer_gs=True` to perform gs-related export.")
         glb = dict(_GLB_KWARGS)
         glb.update(conf_thresh_percentile=conf_thresh_percentile, num_max_points=num_max_points,
                    show_cameras=show_cameras)
@@ -373,15 +378,17 @@ class DepthAnything3:
                 "ply": os.path.join(export_dir, "points.ply"),
                 "depth_png": os.path.join(export_dir, "depth_png"),
                 "depth16": os.path.join(export_dir, "depth16"),
+                "gs_ply": os.path.join(export_dir, "gs_ply", "0000.ply"),
+                "splat": os.path.join(export_dir, "scene.splat"),
             }
             for f in dict.fromkeys(formats):
-                if f in ("npz", "mini_npz", "glb", "ply"):
+                if f in ("npz", "mini_npz", "glb", "ply", "gs_ply", "splat"):
                     makedirs(os.path.dirname(where[f]))
                 exports.append(_core.ExportRequest(f, where[f]))
 
         try:
             r = self._infer(items, extrinsics, intrinsics, use_ray_pose, ref_view_strategy, process_res,
-                            process_res_method, feats, exports, glb, attention_backend)
+                            process_res_method, feats, exports, glb, attention_backend, bool(infer_gs))
         except BaseException:
             for d in sorted(created, key=len, reverse=True):  # deepest first; only what is still empty
                 try:
@@ -397,13 +404,13 @@ class DepthAnything3:
             extrinsics=r["extrinsics"],
             intrinsics=r["intrinsics"],
             processed_images=r["processed_images"],
-            gaussians=None,
+            gaussians=Gaussians(**r["gaussians"]) if "gaussians" in r else None,
             aux=AuxDict(r["aux"]),
             scale_factor=r["scale_factor"],
         )
 
     def _infer(self, items, extrinsics, intrinsics, use_ray_pose, ref_view_strategy, process_res,
-               process_res_method, feats, exports, glb, attention_backend) -> dict:
+               process_res_method, feats, exports, glb, attention_backend, infer_gs=False) -> dict:
         return self._core.infer(
             items, _float32(extrinsics, "extrinsics"), _float32(intrinsics, "intrinsics"),
             use_ray_pose=bool(use_ray_pose), ref_view_strategy=ref_view_strategy, process_res=int(process_res),
@@ -411,4 +418,4 @@ class DepthAnything3:
             conf_thresh=float(glb["conf_thresh"]), conf_thresh_percentile=float(glb["conf_thresh_percentile"]),
             ensure_thresh_percentile=float(glb["ensure_thresh_percentile"]),
             num_max_points=int(glb["num_max_points"]), show_cameras=bool(glb["show_cameras"]),
-            camera_size=float(glb["camera_size"]), attention_backend=attention_backend)
+            camera_size=float(glb["camera_size"]), attention_backend=attention_backend, infer_gs=infer_gs)

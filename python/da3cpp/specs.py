@@ -21,8 +21,9 @@ class AuxDict(dict):
 
 @dataclass
 class Gaussians:
-    """3D Gaussian parameters (official ``depth_anything_3.specs.Gaussians``). da3cpp has no
-    Gaussian head yet: ``Prediction.gaussians`` is always ``None``."""
+    """3D Gaussian parameters, world space (official ``depth_anything_3.specs.Gaussians``), as
+    numpy float32 arrays with the batch dimension: means (1, G, 3), scales (1, G, 3), rotations
+    (1, G, 4), harmonics (1, G, 3, d_sh), opacities (1, G); G = N·H·W, one per pixel."""
 
     means: np.ndarray
     scales: np.ndarray
@@ -43,7 +44,7 @@ class Prediction:
       extrinsics        (N, 3, 4) float32 world-to-camera, or None (no camera head, no poses given)
       intrinsics        (N, 3, 3) float32 in pixels of the processed views, or None
       processed_images  (N, H, W, 3) uint8, the network's input images
-      gaussians         always None (no Gaussian head yet)
+      gaussians         Gaussians with infer_gs=True, else None
       aux               dict: ``feat_layer_<i>`` (N, H/14, W/14, C) float32 for export_feat_layers
       scale_factor      float for nested presets (the metric scale applied), else None
     """

@@ -170,8 +170,9 @@ class PyModel {
   // The raw network: Model::forward, every output under the names `da3 forward` writes.
   nb::dict forward(const F32In& image, const std::optional<F32In>& extrinsics, const std::optional<F32In>& intrinsics,
                    const std::vector<int>& export_feat_layers, bool use_ray_pose, const std::string& ref_view_strategy,
-                   const std::string& attention_backend) const {
+                   const std::string& attention_backend, bool infer_gs) const {
     da3::ForwardOptions f;
+    f.infer_gs = infer_gs;
     f.attention_backend = backend_of(attention_backend);
     f.use_ray_pose = use_ray_pose;
     f.ref_view_strategy = ref_view_strategy;
@@ -198,7 +199,7 @@ class PyModel {
                  int process_res, const std::string& process_res_method, const std::vector<int>& export_feat_layers,
                  const std::vector<ExportRequest>& exports, float conf_thresh, float conf_thresh_percentile,
                  float ensure_thresh_percentile, int64_t num_max_points, bool show_cameras, float camera_size,
-                 const std::string& attention_backend) const {
+                 const std::string& attention_backend, bool infer_gs) const {
     // Everything Python is read here, with the GIL held.
     std::vector<std::string> paths;
     std::vector<da3::RgbImage> pixels;
@@ -237,6 +238,7 @@ class PyModel {
     f.use_ray_pose = use_ray_pose;
     f.ref_view_strategy = ref_view_strategy;
     f.export_feat_layers = export_feat_layers;
+    f.infer_gs = infer_gs;
     da3::ExportOptions xo;
     xo.conf_thresh = conf_thresh;
     xo.conf_thresh_percentile = conf_thresh_percentile;
@@ -267,6 +269,8 @@ class PyModel {
         else if (fmt == "ply") da3::export_ply(r, x.path, xo);
         else if (fmt == "glb") da3::export_glb(r, x.path, xo);
         else if (fmt == "colmap") da3::export_colmap(r, x.path, xo);
+        else if (fmt == "gs_ply") da3::export_gs_ply(r, x.path);
+        else if (fmt == "splat") da3::export_gs_splat(r, x.path);
         else throw da3::Error("unknown export format '" + fmt + "'");
       }
     } catch (const da3::Error& e) {
@@ -289,6 +293,15 @@ class PyModel {
     // (1, N, h, w, C) -> (N, h, w, C), as the official OutputProcessor squeezes the batch.
     for (const auto& [k, v] : aux) feats[k.c_str()] = to_numpy(v.dim() > 0 && v.size(0) == 1 ? v.squeeze(0) : v);
     out["aux"] = feats;
+    if (r.gs_means.defined()) {  // the official Gaussians' fields, batch dimension kept
+      nb::dict gs;
+      gs["means"] = to_numpy(r.gs_means);
+      gs["scales"] = to_numpy(r.gs_scales);
+      gs["rotations"] = to_numpy(r.gs_rotations);
+      gs["harmonics"] = to_numpy(r.gs_harmonics);
+      gs["opacities"] = to_numpy(r.gs_opacities);
+      out["gaussians"] = gs;
+    }
     nb::list sources;
     for (const auto& v : r.views) sources.append(v.source);
     out["sources"] = sources;
@@ -393,11 +406,11 @@ NB_MODULE(_core, m) {
       .def("last_stage_times", &PyModel::last_stage_times)
       .def("forward", &PyModel::forward, "image"_a, "extrinsics"_a = nb::none(), "intrinsics"_a = nb::none(),
            "export_feat_layers"_a = std::vector<int>{}, "use_ray_pose"_a = false,
-           "ref_view_strategy"_a = "saddle_balanced", "attention_backend"_a = "auto")
+           "ref_view_strategy"_a = "saddle_balanced", "attention_backend"_a = "auto", "infer_gs"_a = false)
       .def("infer", &PyModel::infer, "images"_a, "extrinsics"_a = nb::none(), "intrinsics"_a = nb::none(),
            "use_ray_pose"_a = false, "ref_view_strategy"_a = "saddle_balanced", "process_res"_a = 504,
            "process_res_method"_a = "upper_bound_resize", "export_feat_layers"_a = std::vector<int>{},
            "exports"_a = std::vector<ExportRequest>{}, "conf_thresh"_a = 1.05f, "conf_thresh_percentile"_a = 40.f,
            "ensure_thresh_percentile"_a = 90.f, "num_max_points"_a = int64_t(1'000'000), "show_cameras"_a = true,
-           "camera_size"_a = 0.03f, "attention_backend"_a = "auto");
+           "camera_size"_a = 0.03f, "attention_backend"_a = "auto", "infer_gs"_a = false);
 }

@@ -142,10 +142,9 @@ def test_prediction_fields_shapes_dtypes(model_dir, n_views, expect):
 
 
 @pytest.mark.parametrize("kwargs,what", [
-    (dict(infer_gs=True), "Gaussian"),
     (dict(render_exts=np.eye(4)[None]), "render"),
     (dict(render_hw=(10, 10)), "render"),
-    (dict(export_dir="X", export_format="gs_ply"), "gs_ply"),
+    (dict(export_dir="X", export_format="gs_video", infer_gs=True), "gs_video"),
     (dict(export_dir="X", export_format="mini_npz-feat_vis"), "feat_vis"),
     (dict(export_dir="X", export_format="depth_vis"), "depth_vis"),
     (dict(export_dir="X", export_format="glb", export_kwargs={"glb": {"filter_black_bg": True}}), "filter_black_bg"),
@@ -173,7 +172,7 @@ def test_unsupported_model_options_raise_not_implemented(tiny_model):
         assert rel_err(b.depth, a.depth) < 1e-2
     with pytest.raises(NotImplementedError):
         da3cpp.DepthAnything3(model_name="da3-small")
-    with pytest.raises(NotImplementedError, match="Gaussian"):
+    with pytest.raises(ValueError, match="no 3D Gaussian head"):  # tiny-anyview has none
         tiny_model.forward(np.zeros((1, 1, 3, 28, 28), np.float32), infer_gs=True)
     ref = np.load(IMAGES.parent / "end_to_end" / "three_views_posed.npz")
     with pytest.raises(NotImplementedError, match="align_to_input_ext_scale"):

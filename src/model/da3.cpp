@@ -44,6 +44,9 @@ DepthAnything3Net::DepthAnything3Net(const Weights& w, const NetConfig& cfg)
 }
 
 Prediction DepthAnything3Net::forward(const Tensor& x, const NetRequest& req, StageTimes* times) const {
+  // Before any work: the backbone of a large model takes a while to run for nothing.
+  DA3_CHECK(!req.infer_gs || gs_head_.has_value(),
+            "this model has no 3D Gaussian head (gs_head); the presets with one are " + gs_preset_list());
   const int64_t H = x.size(3), W = x.size(4);
   auto t0 = std::chrono::steady_clock::now();
   Tensor cam_token;
@@ -94,8 +97,6 @@ Prediction DepthAnything3Net::forward(const Tensor& x, const NetRequest& req, St
     p.intrinsics = K;
   }
   if (req.infer_gs) {
-    DA3_CHECK(gs_head_.has_value(), "this model has no 3D Gaussian head (gs_head); the presets with one are " +
-                                        gs_preset_list());
     run_gs_head(feats.features, x.device() == Device::CPU ? x : x.to(Device::CPU), req, p);
   }
   if (p.sky.defined()) mono_sky_fill(p.depth, p.sky);

@@ -15,6 +15,7 @@
 #include "da3/log.hpp"
 #include "da3/pipeline.hpp"
 #include "io/atomic_file.hpp"
+#include "pipeline/export_gs_ply.hpp"
 
 namespace da3 {
 
@@ -62,6 +63,25 @@ void build_directory(const fs::path& final_dir, const std::function<void(const s
 
 }  // namespace
 
+// What the Gaussian exporters read (they take the model's Prediction): depth (1, N, H, W) and gs_*.
+static Prediction with_gaussians(const InferenceResult& r) {
+  if (!r.gs_means.defined())
+    throw Error("gs_ply / splat export: the result has no Gaussians (run with --gaussians, or infer_gs)");
+  Prediction p;
+  p.depth = r.depth.unsqueeze(0);
+  p.gs_means = r.gs_means;
+  p.gs_scales = r.gs_scales;
+  p.gs_rotations = r.gs_rotations;
+  p.gs_harmonics = r.gs_harmonics;
+  p.gs_opacities = r.gs_opacities;
+  return p;
+}
+
+void export_gs_ply(const InferenceResult& r, const std::string& path) { pipeline::export_gs_ply(with_gaussians(r), path); }
+void export_gs_splat(const InferenceResult& r, const std::string& path) {
+  pipeline::export_gs_splat(with_gaussians(r), path);
+}
+
 std::string view_file_stem(const InferenceResult& r, int64_t v) {
   char index[24];
   std::snprintf(index, sizeof index, "%04lld", static_cast<long long>(v));
@@ -106,6 +126,16 @@ std::vector<std::string> export_results(const InferenceResult& r, const std::str
       case ExportFormat::Colmap:
         build_directory(out / "colmap", [&](const std::string& d) { export_colmap(r, d, o); });
         written.push_back((out / "colmap").string());
+        break;
+      case ExportFormat::GsPly:  // the reference's layout: gs_ply/0000.ply
+        build_directory(out / "gs_ply", [&](const std::string& d) {
+          export_gs_ply(r, (fs::path(d) / "0000.ply").string());
+        });
+        written.push_back((out / "gs_ply").string());
+        break;
+      case ExportFormat::Splat:
+        export_gs_splat(r, (out / "scene.splat").string());
+        written.push_back((out / "scene.splat").string());
         break;
     }
     log_info(std::string("exported ") + export_format_name(f) + " to " + written.back());

@@ -56,6 +56,11 @@ InferenceResult postprocess(const Prediction& p, const PreprocessedBatch& batch)
   r.is_metric = p.is_metric;
   r.scale_factor = p.scale_factor;
   r.views = batch.views;
+  r.gs_means = p.gs_means;
+  r.gs_scales = p.gs_scales;
+  r.gs_rotations = p.gs_rotations;
+  r.gs_harmonics = p.gs_harmonics;
+  r.gs_opacities = p.gs_opacities;
   for (const auto& [name, f] : p.aux) {
     DA3_CHECK(f.dim() == 5 && f.size(0) == 1 && f.size(1) == n, "postprocess: feature '" + name + "' is " +
                                                                     shape_str(f.shape()) + ", expected (1, N, h, w, C)");
