@@ -601,7 +601,7 @@ TEST(CliUser, DepthVisFeatVisAndExportFeat) {
   r = run_cli("infer " + a + model_arg() + "-f glb-obj -o " + t.file("x"));
   EXPECT_EQ(r.rc, 1) << r.output;
   EXPECT_NE(r.output.find("unknown export format 'obj' (known: npz, mini_npz, depth_png, depth16, ply, glb, colmap, "
-                          "depth_vis, feat_vis, gs_ply, splat)"), std::string::npos) << r.output;
+                          "depth_vis, feat_vis, gs_ply, splat, gs_video)"), std::string::npos) << r.output;
   r = run_cli("infer " + a + model_arg() + "--export-feat 1,x -o " + t.file("x"));
   EXPECT_EQ(r.rc, 1) << r.output;
   EXPECT_NE(r.output.find("--export-feat takes layer numbers"), std::string::npos) << r.output;

@@ -93,6 +93,39 @@ TEST(HardeningNpz, NpyShapeLargerThanItsDataIsRefusedBeforeAllocating) {
   EXPECT_THROW(da3::io::parse_npy(reinterpret_cast<const uint8_t*>(npy2.data()), npy2.size(), "x"), da3::Error);
 }
 
+TEST(HardeningNpz, EmptyNpyWithHugeOtherDimsIsRefused) {
+  // Found by fuzz_npy in CI: a 0 in the shape made the byte count 0, so the other dimensions
+  // were never bounded and the tensor's strides overflowed int64 (UBSan: signed overflow in
+  // contiguous_strides). Each dimension alone fits the file; their product does not.
+  const std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 99999, 99999, 99999, 99999, 99999), }";
+  std::string npy = std::string("\x93NUMPY\x01\x00", 8);
+  npy += char(dict.size() & 0xFF);
+  npy += char(dict.size() >> 8);
+  npy += dict + std::string(100000, '\0');
+  try {
+    da3::io::parse_npy(reinterpret_cast<const uint8_t*>(npy.data()), npy.size(), "x");
+    FAIL() << "no error";
+  } catch (const da3::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("needs more bytes"), std::string::npos) << e.what();
+  }
+  // A genuinely empty array (0, 3) still reads.
+  const std::string ok = "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 3), }";
+  std::string npy2 = std::string("\x93NUMPY\x01\x00", 8);
+  npy2 += char(ok.size() & 0xFF);
+  npy2 += char(ok.size() >> 8);
+  npy2 += ok + std::string(16, ' ');
+  const da3::Tensor t = da3::io::parse_npy(reinterpret_cast<const uint8_t*>(npy2.data()), npy2.size(), "x");
+  EXPECT_EQ(t.numel(), 0);
+  EXPECT_EQ(t.shape().size(), 2u);
+}
+
+TEST(HardeningNpz, TensorWhoseShapeOverflowsIsAnError) {
+  // The last line of defence under every reader: Tensor::empty refuses a shape whose element
+  // count does not fit int64 instead of overflowing while it computes strides.
+  EXPECT_THROW(da3::Tensor::empty({0, int64_t(1) << 40, int64_t(1) << 40}, da3::DType::F32), da3::Error);
+  EXPECT_THROW(da3::Tensor::empty({int64_t(1) << 62, 4}, da3::DType::F32), da3::Error);
+}
+
 TEST(HardeningNpz, MalformedNpyHeaderFieldsAreDa3Errors) {
   // A key with nothing after its ':' made std::string::substr throw std::out_of_range (an
   // "internal error" in the CLI) instead of a da3::Error naming the file.

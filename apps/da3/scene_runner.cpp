@@ -19,13 +19,13 @@ void add_scene_options(CLI::App* cmd, SceneArgs& o) {
   cmd->add_option("-o,--out,--export-dir", o.out, "Output directory")->capture_default_str();
   cmd->add_option("-f,--format,--export-format", o.formats,
                   "Joined by ',' or '-': npz, mini_npz, depth_png, depth16, ply, glb, colmap, depth_vis, feat_vis, "
-                  "gs_ply, splat (the last two: 3D Gaussians, DA3-GIANT and DA3NESTED-GIANT-LARGE only)")
+                  "gs_ply, splat, gs_video (the last three: 3D Gaussians, DA3-GIANT and DA3NESTED-GIANT-LARGE only)")
       ->capture_default_str();
   cmd->add_flag("--gaussians,--infer-gs", o.gaussians,
                 "Run the 3D Gaussian head (presets with one: da3-giant, da3nested-giant-large) and export its "
                 "Gaussians: gs_ply (OUT/gs_ply/0000.ply, the reference's layout) unless -f names gs_ply or splat "
-                "(OUT/scene.splat, for web splat viewers); either format alone turns the head on too. No gs_video: "
-                "the reference renders it with gsplat on a CUDA GPU");
+                "(OUT/scene.splat, for web splat viewers) or gs_video (OUT/gs_video/0000.avi, a preview rendered on the "
+                "CPU along the input cameras); any of those formats alone turns the head on too");
   cmd->add_option("--process-res", o.process_res, "Processing resolution")->capture_default_str();
   cmd->add_option("--process-res-method", o.method,
                   "upper_bound_resize, lower_bound_resize, upper_bound_crop, lower_bound_crop")
@@ -126,8 +126,9 @@ SceneRunner::SceneRunner(const SceneArgs& o, const std::string& command)
   }
   // The Gaussian head: asked for by --gaussians or by a format that needs its output.
   const auto wants = [&](ExportFormat f) { return std::find(formats_.begin(), formats_.end(), f) != formats_.end(); };
-  forward_.infer_gs = o.gaussians || wants(ExportFormat::GsPly) || wants(ExportFormat::Splat);
-  if (o.gaussians && !wants(ExportFormat::GsPly) && !wants(ExportFormat::Splat)) formats_.push_back(ExportFormat::GsPly);
+  const bool gs_format = wants(ExportFormat::GsPly) || wants(ExportFormat::Splat) || wants(ExportFormat::GsVideo);
+  forward_.infer_gs = o.gaussians || gs_format;
+  if (o.gaussians && !gs_format) formats_.push_back(ExportFormat::GsPly);
   if (std::find(formats_.begin(), formats_.end(), ExportFormat::FeatVis) != formats_.end() &&
       forward_.export_feat_layers.empty())
     throw Error("feat_vis shows exported features: pass --export-feat LAYERS too (e.g. --export-feat 5,11)");

@@ -182,10 +182,10 @@ std::pair<int, int> common_source_size(const std::vector<ViewInfo>& views);
 // ---------------------------------------------------------------------------------------------
 // Exports
 
-enum class ExportFormat { Npz, MiniNpz, DepthPng, Depth16, Ply, Glb, Colmap, DepthVis, FeatVis, GsPly, Splat };
+enum class ExportFormat { Npz, MiniNpz, DepthPng, Depth16, Ply, Glb, Colmap, DepthVis, FeatVis, GsPly, Splat, GsVideo };
 // Names joined by ',' or '-' (the official CLI's "glb-npz"): npz, mini_npz, depth_png, depth16,
-// ply, glb, colmap, depth_vis, feat_vis, gs_ply, splat (the last two need the Gaussians: ForwardOptions::infer_gs).
-// An unknown name throws, listing the known ones (gs_video: why it is not offered);
+// ply, glb, colmap, depth_vis, feat_vis, gs_ply, splat, gs_video (the last three need the Gaussians:
+// ForwardOptions::infer_gs). An unknown name throws, listing the known ones;
 // duplicates are dropped.
 std::vector<ExportFormat> parse_export_formats(const std::string& list);
 const char* export_format_name(ExportFormat f);
@@ -220,6 +220,7 @@ struct ExportOptions {
 //   depth_vis  out_dir/depth_vis/0000_<stem>.png
 //   feat_vis   out_dir/feat_vis/feat_layer_<i>/0000_<stem>.png (+ feat_layer_<i>.avi)
 //   gs_ply     out_dir/gs_ply/0000.ply (the reference's name)   splat  out_dir/scene.splat
+//   gs_video   out_dir/gs_video/0000.avi (rendered on the CPU along the input cameras)
 // Directories of files are built under a temporary name and renamed into place whole.
 std::vector<std::string> export_results(const InferenceResult& result, const std::string& out_dir,
                                         const std::vector<ExportFormat>& formats,
@@ -237,6 +238,10 @@ void export_mini_npz(const InferenceResult& result, const std::string& path);  /
 // reference's gs_ply file, and the same Gaussians as a .splat (pipeline/export_gs_ply.hpp).
 void export_gs_ply(const InferenceResult& result, const std::string& path);
 void export_gs_splat(const InferenceResult& result, const std::string& path);
+// A preview video of those Gaussians (uncompressed AVI, 24 fps), rendered on the CPU
+// (pipeline/gs_render.hpp) from cameras interpolated between the result's cameras (one view: a
+// small circle around it), at the processed image size.
+void export_gs_video(const InferenceResult& result, const std::string& path);
 void export_depth_png(const InferenceResult& result, const std::string& dir, const ExportOptions& options = {});
 void export_depth16(const InferenceResult& result, const std::string& dir, const ExportOptions& options = {});
 void export_ply(const InferenceResult& result, const std::string& path, const ExportOptions& options = {});

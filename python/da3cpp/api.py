@@ -17,9 +17,9 @@ from . import _core
 from .specs import AuxDict, Gaussians, Prediction
 
 # Export formats: the official names da3cpp writes (at the official paths), then da3cpp's own.
-_OFFICIAL_FORMATS = ("mini_npz", "npz", "glb", "colmap", "gs_ply")
+_OFFICIAL_FORMATS = ("mini_npz", "npz", "glb", "colmap", "gs_ply", "gs_video")
 _OWN_FORMATS = ("ply", "depth_png", "depth16", "splat")
-_UNSUPPORTED_FORMATS = ("gs_video", "feat_vis", "depth_vis")
+_UNSUPPORTED_FORMATS = ("feat_vis", "depth_vis")
 # export_kwargs["glb"] keys honoured, with the official defaults of export_to_glb.
 _GLB_KWARGS = {
     "num_max_points": 1_000_000,
@@ -286,9 +286,10 @@ class DepthAnything3:
                 (export_dir/scene.glb), colmap (export_dir/colmap/), and da3cpp's ply
                 (export_dir/points.ply), depth_png, depth16 (folders), gs_ply
                 (export_dir/gs_ply/0000.ply; needs infer_gs) and da3cpp's splat
-                (export_dir/scene.splat; needs infer_gs). gs_video, feat_vis and depth_vis
-                raise NotImplementedError; the official API adds gs_video to every gs export
-                (rendered with gsplat on CUDA): da3cpp does not.
+                (export_dir/scene.splat; needs infer_gs), gs_video (export_dir/gs_video/0000.avi,
+                rendered on the CPU along the input cameras; needs infer_gs). feat_vis and
+                depth_vis raise NotImplementedError. The official API adds gs_video to every
+                gs export: da3cpp renders it only when asked (it takes seconds on a CPU).
             export_feat_layers: backbone blocks whose features to return in ``aux``.
             conf_thresh_percentile, num_max_points, show_cameras: glb (and ply) point export.
             feat_vis_fps: only for feat_vis (not implemented); any value is accepted otherwise.
@@ -319,7 +320,7 @@ class DepthAnything3:
             if f not in _OFFICIAL_FORMATS + _OWN_FORMATS:
                 raise ValueError(f"Unsupported export format: {f} (known: "
                                  f"{', '.join(_OFFICIAL_FORMATS + _OWN_FORMATS)})")
-            if f in ("gs_ply", "splat") and not infer_gs:
+            if f in ("gs_ply", "splat", "gs_video") and not infer_gs:
                 raise ValueError("must set `infer_gs=True` to perform gs-related export.")
         glb = dict(_GLB_KWARGS)
         glb.update(conf_thresh_percentile=conf_thresh_percentile, num_max_points=num_max_points,
@@ -380,9 +381,10 @@ class DepthAnything3:
                 "depth16": os.path.join(export_dir, "depth16"),
                 "gs_ply": os.path.join(export_dir, "gs_ply", "0000.ply"),
                 "splat": os.path.join(export_dir, "scene.splat"),
+                "gs_video": os.path.join(export_dir, "gs_video", "0000.avi"),
             }
             for f in dict.fromkeys(formats):
-                if f in ("npz", "mini_npz", "glb", "ply", "gs_ply", "splat"):
+                if f in ("npz", "mini_npz", "glb", "ply", "gs_ply", "splat", "gs_video"):
                     makedirs(os.path.dirname(where[f]))
                 exports.append(_core.ExportRequest(f, where[f]))
 

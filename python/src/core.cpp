@@ -271,6 +271,7 @@ class PyModel {
         else if (fmt == "colmap") da3::export_colmap(r, x.path, xo);
         else if (fmt == "gs_ply") da3::export_gs_ply(r, x.path);
         else if (fmt == "splat") da3::export_gs_splat(r, x.path);
+        else if (fmt == "gs_video") da3::export_gs_video(r, x.path);
         else throw da3::Error("unknown export format '" + fmt + "'");
       }
     } catch (const da3::Error& e) {

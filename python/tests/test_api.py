@@ -144,7 +144,6 @@ def test_prediction_fields_shapes_dtypes(model_dir, n_views, expect):
 @pytest.mark.parametrize("kwargs,what", [
     (dict(render_exts=np.eye(4)[None]), "render"),
     (dict(render_hw=(10, 10)), "render"),
-    (dict(export_dir="X", export_format="gs_video", infer_gs=True), "gs_video"),
     (dict(export_dir="X", export_format="mini_npz-feat_vis"), "feat_vis"),
     (dict(export_dir="X", export_format="depth_vis"), "depth_vis"),
     (dict(export_dir="X", export_format="glb", export_kwargs={"glb": {"filter_black_bg": True}}), "filter_black_bg"),

@@ -28,7 +28,7 @@ def test_forward_gaussians_match_the_reference(gs_model):
 def test_inference_gaussians_and_exports_equal_the_cli(gs_model, tmp_path):
     images = [str(IMAGES / "c_port_210x300.jpg"), str(IMAGES / "k_texture_320x240.jpg")]
     p = gs_model.inference(images, infer_gs=True, process_res=84, export_dir=str(tmp_path / "py"),
-                           export_format="gs_ply-splat")
+                           export_format="gs_ply-splat-gs_video")
     assert isinstance(p.gaussians, da3cpp.Gaussians)
     n, h, w = p.depth.shape
     assert p.gaussians.means.shape == (1, n * h * w, 3)
@@ -36,11 +36,12 @@ def test_inference_gaussians_and_exports_equal_the_cli(gs_model, tmp_path):
     assert p.gaussians.opacities.shape == (1, n * h * w)
     assert all(getattr(p.gaussians, f).dtype == np.float32 for f in FIELDS)
     assert gs_model.inference(images, process_res=84).gaussians is None
-    r = run_cli("infer", *images, "-m", str(GS), "--process-res", "84", "-f", "gs_ply,splat", "-q",
+    r = run_cli("infer", *images, "-m", str(GS), "--process-res", "84", "-f", "gs_ply,splat,gs_video", "-q",
                 "-o", str(tmp_path / "cli"))
     assert r.returncode == 0, r.stdout + r.stderr
     py, cli = tmp_path / "py", tmp_path / "cli"
     assert (py / "gs_ply" / "0000.ply").read_bytes() == (cli / "gs_ply" / "0000.ply").read_bytes()
     assert (py / "scene.splat").read_bytes() == (cli / "scene.splat").read_bytes()
+    assert (py / "gs_video" / "0000.avi").read_bytes() == (cli / "gs_video" / "0000.avi").read_bytes()
     with pytest.raises(ValueError, match="infer_gs=True"):
         gs_model.inference(images, process_res=84, export_dir=str(tmp_path / "x"), export_format="gs_ply")

@@ -108,7 +108,14 @@ Shape contiguous_strides(const Shape& shape) {
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
-  for (int64_t d : shape) DA3_CHECK(d >= 0, "Tensor::empty: negative size in shape " + shape_str(shape));
+  // Strides multiply every non-zero extent: a shape whose byte count does not fit int64 (a
+  // hostile file's header, even with a 0 elsewhere) is refused before anything overflows.
+  int64_t span = static_cast<int64_t>(dtype_size(dtype));
+  for (int64_t d : shape) {
+    DA3_CHECK(d >= 0, "Tensor::empty: negative size in shape " + shape_str(shape));
+    DA3_CHECK(!__builtin_mul_overflow(span, std::max<int64_t>(d, 1), &span),
+              "Tensor::empty: shape " + shape_str(shape) + " needs more bytes than fit in 64 bits");
+  }
   Tensor t;
   t.shape_ = shape;
   t.strides_ = contiguous_strides(shape);

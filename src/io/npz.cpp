@@ -297,8 +297,10 @@ Tensor parse_npy(const uint8_t* d, size_t n, const std::string& what) {
   if (h[v] != '(' || close == std::string::npos) throw bad("'shape' is not a tuple");
   Shape shape;
   const std::string dims = h.substr(v + 1, close - v - 1);
-  // The byte count, with overflow checked, is known before anything is allocated.
-  uint64_t bytes = dtype_size(dtype);
+  // The byte count, with overflow checked, is known before anything is allocated. `span`
+  // bounds the product of the non-zero dimensions too: a 0 makes the byte count 0, and the
+  // other dimensions must still not overflow the tensor's strides (found by fuzz_npy).
+  uint64_t bytes = dtype_size(dtype), span = dtype_size(dtype);
   for (size_t p = 0; p < dims.size();) {
     while (p < dims.size() && (dims[p] == ' ' || dims[p] == ',')) ++p;
     if (p >= dims.size()) break;
@@ -310,9 +312,10 @@ Tensor parse_npy(const uint8_t* d, size_t n, const std::string& what) {
       ++e;
     }
     if (e == p) throw bad("bad shape (" + dims + ")");
-    if (dim != 0 && bytes > n / dim)
+    if ((dim != 0 && bytes > n / dim) || (dim != 0 && span > n / dim))
       throw Error(what + ": .npy shape (" + dims + ") needs more bytes than the " + std::to_string(n) + "-byte array holds");
     bytes *= dim;
+    if (dim != 0) span *= dim;
     shape.push_back(static_cast<int64_t>(dim));
     p = e;
   }

@@ -16,8 +16,8 @@ namespace {
 constexpr ExportFormat kAll[] = {ExportFormat::Npz,    ExportFormat::MiniNpz,  ExportFormat::DepthPng,
                                  ExportFormat::Depth16, ExportFormat::Ply,      ExportFormat::Glb,
                                  ExportFormat::Colmap,  ExportFormat::DepthVis, ExportFormat::FeatVis,
-                                 ExportFormat::GsPly,   ExportFormat::Splat};
-constexpr const char* kKnown = "npz, mini_npz, depth_png, depth16, ply, glb, colmap, depth_vis, feat_vis, gs_ply, splat";
+                                 ExportFormat::GsPly,   ExportFormat::Splat,    ExportFormat::GsVideo};
+constexpr const char* kKnown = "npz, mini_npz, depth_png, depth16, ply, glb, colmap, depth_vis, feat_vis, gs_ply, splat, gs_video";
 
 }  // namespace
 
@@ -34,6 +34,7 @@ const char* export_format_name(ExportFormat f) {
     case ExportFormat::FeatVis: return "feat_vis";
     case ExportFormat::GsPly: return "gs_ply";
     case ExportFormat::Splat: return "splat";
+    case ExportFormat::GsVideo: return "gs_video";
   }
   return "?";
 }
@@ -49,9 +50,6 @@ std::vector<ExportFormat> parse_export_formats(const std::string& list) {
     if (!name.empty()) {
       const auto it = std::find_if(std::begin(kAll), std::end(kAll),
                                    [&](ExportFormat f) { return name == export_format_name(f); });
-      if (name == "gs_video")
-        throw Error("export format 'gs_video' is not offered: the reference renders it with gsplat on a CUDA GPU; "
-                    "export the Gaussians as gs_ply or splat and view them in a splat viewer");
       if (it == std::end(kAll))
         throw Error("unknown export format '" + name + "' (known: " + kKnown + ")");
       if (std::find(out.begin(), out.end(), *it) == out.end()) out.push_back(*it);

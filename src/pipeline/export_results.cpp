@@ -15,7 +15,9 @@
 #include "da3/log.hpp"
 #include "da3/pipeline.hpp"
 #include "io/atomic_file.hpp"
+#include "io/avi.hpp"
 #include "pipeline/export_gs_ply.hpp"
+#include "pipeline/gs_render.hpp"
 
 namespace da3 {
 
@@ -82,6 +84,27 @@ void export_gs_splat(const InferenceResult& r, const std::string& path) {
   pipeline::export_gs_splat(with_gaussians(r), path);
 }
 
+void export_gs_video(const InferenceResult& r, const std::string& path) {
+  const Prediction g = with_gaussians(r);
+  DA3_CHECK(r.extrinsics.defined() && r.intrinsics.defined(), "gs_video export: the result has no cameras to render from");
+  const int H = static_cast<int>(r.depth.size(1)), W = static_cast<int>(r.depth.size(2));
+  Tensor ext = r.extrinsics.contiguous().clone();
+  // As the reference's export_to_gs_video: metric (nested) results render at the network's own
+  // scale, in which the Gaussians were made.
+  if (r.is_metric && r.scale_factor > 0)
+    for (int64_t v = 0; v < ext.size(0); ++v)
+      for (int i = 0; i < 3; ++i) ext.data_as<float>()[(v * 3 + i) * 4 + 3] /= r.scale_factor;
+  std::vector<float> d0(r.depth.data_as<float>(), r.depth.data_as<float>() + int64_t(H) * W);
+  std::nth_element(d0.begin(), d0.begin() + d0.size() / 2, d0.end());
+  const auto path_cams = pipeline::preview_trajectory(ext, r.intrinsics, W, H, d0[d0.size() / 2]);
+  const pipeline::GaussianSet set{g.gs_means, g.gs_scales, g.gs_rotations, g.gs_harmonics, g.gs_opacities};
+  std::vector<std::vector<uint8_t>> frames;
+  std::vector<const uint8_t*> ptrs;
+  for (const auto& cam : path_cams) frames.push_back(pipeline::render_gaussians(set, cam));
+  for (const auto& f : frames) ptrs.push_back(f.data());
+  io::write_avi_rgb(path, ptrs, W, H, 24);
+}
+
 std::string view_file_stem(const InferenceResult& r, int64_t v) {
   char index[24];
   std::snprintf(index, sizeof index, "%04lld", static_cast<long long>(v));
@@ -132,6 +155,12 @@ std::vector<std::string> export_results(const InferenceResult& r, const std::str
           export_gs_ply(r, (fs::path(d) / "0000.ply").string());
         });
         written.push_back((out / "gs_ply").string());
+        break;
+      case ExportFormat::GsVideo:
+        build_directory(out / "gs_video", [&](const std::string& d) {
+          export_gs_video(r, (fs::path(d) / "0000.avi").string());
+        });
+        written.push_back((out / "gs_video").string());
         break;
       case ExportFormat::Splat:
         export_gs_splat(r, (out / "scene.splat").string());

@@ -74,7 +74,8 @@ TaskOptions parse_task_options(const std::map<std::string, std::string>& fields)
       if (name == "format") {
         o.formats = parse_export_formats(value);
         // gs_ply / splat need the Gaussian head's output (a model without one fails the task, naming the presets)
-        for (ExportFormat f : o.formats) o.forward.infer_gs |= f == ExportFormat::GsPly || f == ExportFormat::Splat;
+        for (ExportFormat f : o.formats)
+          o.forward.infer_gs |= f == ExportFormat::GsPly || f == ExportFormat::Splat || f == ExportFormat::GsVideo;
       } else if (name == "process_res") {
         o.preprocess.process_res = static_cast<int>(parse_int(name, value, 14, kMaxProcessRes));
       } else if (name == "process_res_method") {
