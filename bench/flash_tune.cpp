@@ -5,7 +5,7 @@
 // inflate at all. DA3_FLASH_COMPUTE=bf16 times bf16 compute (the vdpbf16ps kernel where the
 // CPU has AVX512_BF16).
 //
-//   da3_flash_tune [tokens=1297] [heads=6] [threads=1] [repeat=7] [isa=best|avx2|avx512|avx512bf16|scalar]
+//   da3_flash_tune [tokens=1297] [heads=6] [threads=1] [repeat=7] [isa=best|amx|avx2|avx512|avx512bf16|scalar]
 //                  [strips] [block_k]
 #include <omp.h>
 
@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   if (isa_name == "avx512") isa = FlashCpuIsa::Avx512;
   if (isa_name == "scalar") isa = FlashCpuIsa::Scalar;
   if (isa_name == "avx512bf16") isa = FlashCpuIsa::Avx512Bf16;
+  if (isa_name == "amx") isa = FlashCpuIsa::Amx;
   const char* compute_env = std::getenv("DA3_FLASH_COMPUTE");
   const bool bf16 = compute_env && std::string(compute_env) == "bf16";
   const int64_t D = 64;

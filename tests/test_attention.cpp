@@ -177,7 +177,7 @@ TEST(Attention, FlashLowPrecisionComputeIsCloseButNotExact) {
 TEST(Attention, EveryCpuFlashVariantMatchesOracle) {
   using kernels::FlashCpuIsa;
   int ran = 0;
-  for (FlashCpuIsa isa : {FlashCpuIsa::Scalar, FlashCpuIsa::Avx2, FlashCpuIsa::Avx512, FlashCpuIsa::Avx512Bf16}) {
+  for (FlashCpuIsa isa : {FlashCpuIsa::Scalar, FlashCpuIsa::Avx2, FlashCpuIsa::Avx512, FlashCpuIsa::Avx512Bf16, FlashCpuIsa::Amx}) {
     if (!kernels::flash_cpu_isa_supported(isa)) {
       std::printf("[   INFO   ] flash variant %s: not supported by this CPU, skipped\n", kernels::flash_cpu_isa_name(isa));
       continue;
@@ -230,7 +230,7 @@ TEST(Attention, EveryCpuFlashVariantInBf16) {
                                     bnhd ? t.stride(2) : t.stride(1)};
       };
       std::vector<double> emulated;  // the first supported variant's result (the plain C++ one)
-      for (FlashCpuIsa isa : {FlashCpuIsa::Scalar, FlashCpuIsa::Avx2, FlashCpuIsa::Avx512, FlashCpuIsa::Avx512Bf16}) {
+      for (FlashCpuIsa isa : {FlashCpuIsa::Scalar, FlashCpuIsa::Avx2, FlashCpuIsa::Avx512, FlashCpuIsa::Avx512Bf16, FlashCpuIsa::Amx}) {
         if (!kernels::flash_cpu_isa_supported(isa)) continue;
         Tensor out = test::nan_like(in.q.shape(), DType::F32);
         kernels::AttentionProblem p;

@@ -378,7 +378,7 @@ TEST(CliUser, ReadmeHardwareNoteMatchesWhatDa3InfoShows) {
   const size_t note = readme.find("**Hardware.**");
   ASSERT_NE(note, std::string::npos);
   const std::string text = readme.substr(note, readme.find("\n\n", note) - note);
-  for (const char* isa : {"`avx512-bf16`", "`avx512`", "`avx2`", "`scalar`", "`da3 info`", "CUDA"})
+  for (const char* isa : {"`amx`", "`avx512-bf16`", "`avx512`", "`avx2`", "`scalar`", "`da3 info`", "CUDA"})
     EXPECT_NE(text.find(isa), std::string::npos) << isa << " not in:\n" << text;
   // This machine's ISA, as da3 info prints it, is among those named.
   const CliRun info = run_cli("info");

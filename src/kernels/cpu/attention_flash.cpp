@@ -12,6 +12,7 @@ const char* flash_cpu_isa_name(FlashCpuIsa isa) {
     case FlashCpuIsa::Avx2: return "avx2";
     case FlashCpuIsa::Avx512: return "avx512";
     case FlashCpuIsa::Avx512Bf16: return "avx512-bf16";
+    case FlashCpuIsa::Amx: return "amx";
   }
   return "?";
 }
@@ -24,13 +25,14 @@ bool flash_cpu_isa_supported(FlashCpuIsa isa) {
     case FlashCpuIsa::Avx2: return f.avx2 && f.fma && f.f16c;
     case FlashCpuIsa::Avx512: return avx512;
     case FlashCpuIsa::Avx512Bf16: return avx512 && f.avx512_bf16;
+    case FlashCpuIsa::Amx: return avx512 && f.avx512_bf16 && f.amx_usable;  // falls back to Avx512Bf16
   }
   return false;
 }
 
 FlashCpuIsa best_flash_cpu_isa() {
   static const FlashCpuIsa best = [] {
-    for (FlashCpuIsa isa : {FlashCpuIsa::Avx512Bf16, FlashCpuIsa::Avx512, FlashCpuIsa::Avx2})
+    for (FlashCpuIsa isa : {FlashCpuIsa::Amx, FlashCpuIsa::Avx512Bf16, FlashCpuIsa::Avx512, FlashCpuIsa::Avx2})
       if (flash_cpu_isa_supported(isa)) return isa;
     return FlashCpuIsa::Scalar;
   }();
@@ -45,6 +47,7 @@ size_t attention_flash_cpu(const AttentionProblem& p, FlashCpuIsa isa, FlashCpuT
     case FlashCpuIsa::Avx2: return attention_flash_avx2(p, tiling);
     case FlashCpuIsa::Avx512: return attention_flash_avx512(p, tiling);
     case FlashCpuIsa::Avx512Bf16: return attention_flash_avx512bf16(p, tiling);
+    case FlashCpuIsa::Amx: return attention_flash_amx(p, tiling);
   }
   return 0;
 }

@@ -8,8 +8,8 @@
 
 namespace da3::kernels {
 
-enum class FlashCpuIsa : uint8_t { Scalar, Avx2, Avx512, Avx512Bf16 };
-const char* flash_cpu_isa_name(FlashCpuIsa isa);  // "scalar", "avx2", "avx512", "avx512-bf16"
+enum class FlashCpuIsa : uint8_t { Scalar, Avx2, Avx512, Avx512Bf16, Amx };
+const char* flash_cpu_isa_name(FlashCpuIsa isa);  // "scalar", "avx2", "avx512", "avx512-bf16", "amx"
 
 // The fastest variant this CPU can run (read from CPUID once).
 FlashCpuIsa best_flash_cpu_isa();
@@ -24,7 +24,8 @@ struct FlashCpuTiling {
 
 // Runs `p` with variant `isa` (which must be supported: see flash_cpu_isa_supported). Returns the
 // scratch bytes it allocated. The Avx512Bf16 variant only differs from Avx512 when p.compute is
-// BF16 (it then uses vdpbf16ps).
+// BF16 (it then uses vdpbf16ps); the Amx variant only differs from Avx512Bf16 when p.compute is
+// BF16 and the head dim a multiple of 32 (it then runs both products on AMX tiles).
 size_t attention_flash_cpu(const AttentionProblem& p, FlashCpuIsa isa, FlashCpuTiling tiling = {});
 size_t attention_flash_cpu(const AttentionProblem& p);  // best_flash_cpu_isa()
 
@@ -33,5 +34,6 @@ size_t attention_flash_scalar(const AttentionProblem& p, FlashCpuTiling tiling);
 size_t attention_flash_avx2(const AttentionProblem& p, FlashCpuTiling tiling);
 size_t attention_flash_avx512(const AttentionProblem& p, FlashCpuTiling tiling);
 size_t attention_flash_avx512bf16(const AttentionProblem& p, FlashCpuTiling tiling);
+size_t attention_flash_amx(const AttentionProblem& p, FlashCpuTiling tiling);
 
 }  // namespace da3::kernels

@@ -24,6 +24,7 @@
 #include <memory>
 
 #include "kernels/cpu/attention_flash.hpp"
+#include "kernels/cpu/attention_flash_avx512_exp.hpp"
 #include "kernels/cpu/attention_rows.hpp"
 
 namespace da3::kernels {
@@ -44,21 +45,6 @@ inline __m512i bcast_pair(const uint16_t* p) {
   uint32_t x;
   std::memcpy(&x, p, 4);
   return _mm512_set1_epi32(static_cast<int>(x));
-}
-
-// 2^x for x <= 0 (score minus running max), as exp2_n in attention_flash_body.hpp: the exponent
-// built from the rounded integer part, 2^f from a degree-5 polynomial; x <= -127 gives exactly 0.
-inline __m512 exp2_neg(__m512 x) {
-  const __m512 magic = _mm512_set1_ps(12582912.f + 127.f);
-  x = _mm512_max_ps(_mm512_set1_ps(-127.f), x);
-  const __m512 t = _mm512_add_ps(x, magic);
-  const __m512 f = _mm512_sub_ps(x, _mm512_sub_ps(t, magic));
-  __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(1.3395280111581087e-3f), f, _mm512_set1_ps(9.670763276517391e-3f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550340563058853e-2f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022211134433746e-1f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931471824645996e-1f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.f));
-  return _mm512_mul_ps(p, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(t), 23)));
 }
 
 class FlashCpuBf16 {
