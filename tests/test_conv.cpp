@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "da3/cpu.hpp"
+#include "da3/dtype.hpp"
 #include "da3/profile.hpp"
 #include "da3/safetensors.hpp"
 #include "kernels/cpu/conv3x3_winograd.hpp"
@@ -124,6 +126,44 @@ TEST(Conv2d, MatchesDirectLoops) {
     for (int64_t i = 0; i < sum.numel(); ++i) sum.data_as<float>()[i] += acc0.data_as<float>()[i];
     EXPECT_LT(test::rel_err(acc, sum), 1e-5) << what << " + accumulate";
   }
+}
+
+// A bf16 layer (DA3_HEAD_BF16's heads on AMX): input and weights rounded to bf16, products
+// accumulated in f32 — so it equals the f32 loops run on the rounded values (to f32 summation
+// error) and is measurably not the unrounded f32 result. Residual, ReLU and bands as in f32.
+TEST(Conv2d, Bf16ComputeIsTheF32ConvolutionOfRoundedValues) {
+  if (!cpu_features().bf16_fast()) GTEST_SKIP() << "this CPU has no bf16 arithmetic (" << cpu_isa_name() << ")";
+  const auto rounded = [](const Tensor& t) {
+    Tensor r = t.clone();
+    for (int64_t i = 0; i < r.numel(); ++i) r.data_as<float>()[i] = bf16_to_f32(f32_to_bf16(r.data_as<float>()[i]));
+    return r;
+  };
+  const ConvCase cases[] = {
+      {2, 6, 9, 16, 32, 3, 1, 1, true},   // 3x3 "same" (never Winograd in bf16)
+      {1, 5, 4, 8, 16, 3, 2, 1, true},    // the /2 resize layer
+      {3, 7, 5, 48, 96, 1, 1, 0, true},   // a projection
+      {1, 40, 36, 32, 64, 3, 1, 1, false},  // scratch.layer*_rn: no bias, >= 1024 pixels
+  };
+  uint32_t seed = 101;
+  for (const ConvCase& c : cases) {
+    const Tensor w = randn({c.co, c.ci, c.k, c.k}, seed++), b = c.bias ? randn({c.co}, seed++) : Tensor();
+    const Tensor x = randn({c.n, c.h, c.w, c.ci}, seed++);
+    nn::Conv2d conv(w, b, c.s, c.p, "bf16conv", DType::BF16);
+    EXPECT_EQ(conv.compute_dtype(), DType::BF16);
+    EXPECT_EQ(conv.implementation(c.n, c.h, c.w).find("winograd"), std::string::npos);
+    const Tensor want = ref_conv(rounded(x), rounded(w), b, c.s, c.p);
+    const std::string what = "bf16 conv " + shape_str(w.shape()) + " on " + shape_str(x.shape());
+    EXPECT_LT(test::rel_err(conv.forward(x), want), 1e-5) << what;
+    EXPECT_GT(test::rel_err(conv.forward(x), ref_conv(x, w, b, c.s, c.p)), 1e-4) << what << ": not rounded to bf16";
+    EXPECT_LT(test::rel_err(conv.forward(x, {.relu = true}), relu_copy(want)), 1e-5) << what << " + relu";
+    Tensor acc = randn(want.shape(), seed++);
+    const Tensor acc0 = acc.clone();
+    conv.forward(x, {.accumulate = &acc});
+    Tensor sum = want.clone();
+    for (int64_t i = 0; i < sum.numel(); ++i) sum.data_as<float>()[i] += acc0.data_as<float>()[i];
+    EXPECT_LT(test::rel_err(acc, sum), 1e-5) << what << " + accumulate";
+  }
+  EXPECT_THROW(nn::Conv2d(randn({4, 4, 3, 3}, 1), Tensor(), 1, 1, "f16conv", DType::F16), Error);
 }
 
 TEST(Conv2d, OtherInputSizesReuseTheLayer) {

@@ -7,22 +7,14 @@
 
 #include "core/cuda_library.hpp"
 #include "da3/error.hpp"
+#include "test_util.hpp"
 
 namespace da3 {
 namespace {
 
 namespace fs = std::filesystem;
 
-// Sets an environment variable for one test and restores it afterwards.
-struct ScopedEnv {
-  std::string name, old;
-  bool had;
-  ScopedEnv(const char* n, const std::string& v) : name(n), had(std::getenv(n) != nullptr) {
-    if (had) old = std::getenv(n);
-    setenv(n, v.c_str(), 1);
-  }
-  ~ScopedEnv() { had ? setenv(name.c_str(), old.c_str(), 1) : unsetenv(name.c_str()); }
-};
+using test::ScopedEnv;
 
 fs::path fresh_dir(const std::string& name) {
   const fs::path d = fs::temp_directory_path() / (name + "-" + std::to_string(::getpid()));

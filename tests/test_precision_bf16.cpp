@@ -82,6 +82,31 @@ TEST(PrecisionBf16, GiantLikeThreeViews) { check_bf16_case("tiny-giant-like", "3
 TEST(PrecisionBf16, Nested) { check_bf16_case("tiny-nested", "2view_70x56"); }
 TEST(PrecisionBf16, NestedOneView) { check_bf16_case("tiny-nested", "1view_56x70"); }
 
+// DA3_HEAD_BF16=1 (opt-in): on AMX the heads' convolutions run in bf16 too, which changes the
+// result and stays within the same budget; without AMX the variable is ignored (same bits).
+TEST(PrecisionBf16, HeadConvsInBf16OnlyWhenAskedAndOnAmx) {
+  if (!cpu_features().bf16_fast()) GTEST_SKIP() << "this CPU has no bf16 arithmetic (" << cpu_isa_name() << ")";
+  const std::string fixture = "tiny-anyview", c = "1view_112x84";
+  const std::string dir = test::fixtures_dir() + "/" + fixture;
+  SafetensorsFile ref = SafetensorsFile::open(dir + "/forward_" + c + ".safetensors");
+  ModelOptions mo;
+  mo.precision = Precision::BF16;
+  const auto run = [&](const char* env) {
+    test::ScopedEnv e("DA3_HEAD_BF16", env);
+    return Model::load(dir, mo).forward(ref.tensor("image")).depth;
+  };
+  const Tensor plain = run(nullptr), head16 = run("1");
+  if (!cpu_features().amx_usable) {
+    EXPECT_EQ(test::rel_err(head16, plain), 0.0) << "DA3_HEAD_BF16=1 must be ignored without AMX";
+    return;
+  }
+  EXPECT_GT(test::rel_err(head16, plain), kNotF32) << "DA3_HEAD_BF16=1 changed nothing on an AMX CPU";
+  const double err = test::rel_err(head16, ref.tensor("depth"));
+  std::printf("  depth with bf16 head convolutions: %.2e (tolerance %.2e)\n", err, tolerance(fixture, c, "depth"));
+  EXPECT_LT(err, tolerance(fixture, c, "depth"));
+  EXPECT_EQ(test::rel_err(run("0"), plain), 0.0) << "DA3_HEAD_BF16=0 is the default";
+}
+
 TEST(PrecisionBf16, RefusedWithoutBf16Hardware) {
   if (cpu_features().bf16_fast()) GTEST_SKIP() << "this CPU has bf16 arithmetic: the refusal cannot happen here";
   ModelOptions mo;

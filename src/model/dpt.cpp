@@ -36,10 +36,10 @@ DPT::DPT(const Weights& w, const HeadConfig& cfg) : cfg_(cfg) {
   output_conv1_ = bind_conv2d(s, "output_conv1", f, f2, 3, 1, 1);
   // Sequential(Conv2d, ReLU, Conv2d) (use_ln_for_heads is off): parameters at 0 and 2.
   output_conv2_0_ = bind_conv2d(s, "output_conv2.0", f2, kHeadFeatures2, 3, 1, 1);
-  output_conv2_2_ = bind_conv2d(s, "output_conv2.2", kHeadFeatures2, cfg.output_dim, 1, 1, 0);
+  output_conv2_2_ = bind_output_conv2d(s, "output_conv2.2", kHeadFeatures2, cfg.output_dim, 1, 1, 0);
   if (cfg.use_sky_head) {
     sky_output_conv2_0_ = bind_conv2d(s, "sky_output_conv2.0", f2, kHeadFeatures2, 3, 1, 1);
-    sky_output_conv2_2_ = bind_conv2d(s, "sky_output_conv2.2", kHeadFeatures2, 1, 1, 1, 0);
+    sky_output_conv2_2_ = bind_output_conv2d(s, "sky_output_conv2.2", kHeadFeatures2, 1, 1, 1, 0);
   }
 }
 

@@ -81,9 +81,12 @@ struct DptStages {
 };
 
 // Binds nn.Conv2d(in, out, k, stride, padding, bias) stored under `name` ("<name>.weight",
-// "<name>.bias"), checking the shapes.
+// "<name>.bias"), checking the shapes; it computes in w.conv_dtype().
 nn::Conv2d bind_conv2d(const Weights& w, const std::string& name, int64_t in, int64_t out, int64_t k, int64_t stride,
                        int64_t padding, bool bias = true);
+// The same for a head's last layer, which computes in f32 whatever the model's precision.
+nn::Conv2d bind_output_conv2d(const Weights& w, const std::string& name, int64_t in, int64_t out, int64_t k,
+                              int64_t stride, int64_t padding);
 
 // One output branch of a head's tail, output_conv2 = Sequential(Conv2d 3x3, ReLU, Conv2d 1x1):
 // `emit(row0, logits)` receives the logits (N, rows, w_out, out) of output rows [row0, row0 + rows).

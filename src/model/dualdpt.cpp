@@ -53,7 +53,7 @@ DualDPT::DualDPT(const Weights& w, const HeadConfig& cfg) : cfg_(cfg) {
   }
   output_conv1_ = bind_conv2d(s, "output_conv1", f, f2, 3, 1, 1);
   output_conv2_0_ = bind_conv2d(s, "output_conv2.0", f2, kHeadFeatures2, 3, 1, 1);
-  output_conv2_2_ = bind_conv2d(s, "output_conv2.2", kHeadFeatures2, cfg.output_dim, 1, 1, 0);
+  output_conv2_2_ = bind_output_conv2d(s, "output_conv2.2", kHeadFeatures2, cfg.output_dim, 1, 1, 0);
 
   // _fuse keeps one aux level per pyramid level reached (at most 4) and applies
   // output_conv1_aux[i] to the i-th; _forward_impl then uses the last of those and
@@ -78,7 +78,7 @@ DualDPT::DualDPT(const Weights& w, const HeadConfig& cfg) : cfg_(cfg) {
       aux_out2_0_ = bind_conv2d(o2, "0", f2, kHeadFeatures2, 3, 1, 1);
       aux_ln_w_ = o2.get("2.weight", {kHeadFeatures2});
       aux_ln_b_ = o2.get("2.bias", {kHeadFeatures2});
-      aux_out2_5_ = bind_conv2d(o2, "5", kHeadFeatures2, kRayChannels, 1, 1, 0);
+      aux_out2_5_ = bind_output_conv2d(o2, "5", kHeadFeatures2, kRayChannels, 1, 1, 0);
     } else {
       o2.get("0.weight", {kHeadFeatures2, f2, 3, 3});
       o2.get("0.bias", {kHeadFeatures2});

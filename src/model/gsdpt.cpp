@@ -29,7 +29,7 @@ GSDPT::GSDPT(const Weights& w, const GsHeadConfig& cfg) : cfg_(cfg) {
     refine_[i] = FeatureFusionBlock(s.child("refinenet" + std::to_string(i + 1)), f, /*has_residual=*/i != 3);
   output_conv1_ = bind_conv2d(s, "output_conv1", f, f2, 3, 1, 1);
   output_conv2_0_ = bind_conv2d(s, "output_conv2.0", f2, kHeadFeatures2, 3, 1, 1);
-  output_conv2_2_ = bind_conv2d(s, "output_conv2.2", kHeadFeatures2, cfg.output_dim, 1, 1, 0);
+  output_conv2_2_ = bind_output_conv2d(s, "output_conv2.2", kHeadFeatures2, cfg.output_dim, 1, 1, 0);
   // images_merger = Sequential(Conv2d, GELU, Conv2d, GELU, Conv2d, GELU): convs at 0, 2, 4
   // ("fewer channels first": merger_out_dim / 4, / 2, then merger_out_dim = features / 2).
   const int64_t ch[4] = {3, f2 / 4, f2 / 2, f2};

@@ -1,5 +1,7 @@
 // da3::Model: the public face of the model layer.
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <variant>
 
@@ -44,6 +46,27 @@ void check_precision_supported(const ModelOptions& o) {
                                ") has neither, so bf16 would be slower than fp32 here; use fp32 (da3 info lists "
                                "the fast precisions)");
 }
+// DA3_HEAD_BF16=1 with --precision bf16: the heads' convolutions in bf16 too (oneDNN's AMX
+// kernels, 3-5 TFLOP/s at the heads' shapes against ~0.6 for our fp32 Winograd: head 28 -> 16 ms
+// on DA3-SMALL), their last 1x1 layers still fp32. Not the default: the reference runs its heads
+// with autocast disabled (fp32) even in bf16, and this doubles the depth error (3e-3 -> 7e-3 on
+// DA3-SMALL, docs/perf.md). AMX only: elsewhere our fp32 Winograd (a quarter of the
+// multiply-adds) is not beaten by AVX512_BF16's 2x, so the variable is ignored with a warning.
+bool head_convs_in_bf16() {
+  const char* e = std::getenv("DA3_HEAD_BF16");
+  if (!e || !*e || std::strcmp(e, "0") == 0) return false;
+  if (std::strcmp(e, "1") != 0) {
+    log_once(LogLevel::Warn, "DA3_HEAD_BF16", "DA3_HEAD_BF16='" + std::string(e) + "' is neither 0 nor 1; the heads stay fp32");
+    return false;
+  }
+  if (!cpu_features().amx_usable) {
+    log_once(LogLevel::Warn, "DA3_HEAD_BF16",
+             "DA3_HEAD_BF16=1 is ignored: bf16 head convolutions need AMX (da3 info), and without it our fp32 "
+             "Winograd kernel is the faster one; the heads stay fp32");
+    return false;
+  }
+  return true;
+}
 }  // namespace
 
 Model Model::load(const std::string& dir, const ModelOptions& options) {
@@ -55,7 +78,10 @@ Model Model::load(const std::string& dir, const ModelOptions& options) {
   impl->opts = options;
   impl->cfg = parse_model_config(impl->ckpt.config_json(), dir + "/config.json");
   model::Weights w = model::Weights(impl->ckpt).child("model");
-  if (options.precision == Precision::BF16) w.set_matmul_dtype(DType::BF16);
+  if (options.precision == Precision::BF16) {
+    w.set_matmul_dtype(DType::BF16);
+    if (head_convs_in_bf16()) w.set_conv_dtype(DType::BF16);
+  }
   if (impl->cfg.nested())
     impl->nested = std::make_unique<model::NestedDepthAnything3Net>(w, impl->cfg);
   else

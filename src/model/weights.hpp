@@ -37,6 +37,11 @@ class Weights {
   // layers) simply do not ask.
   void set_matmul_dtype(DType t) { state_->matmul_dtype = t; }
   DType matmul_dtype() const { return state_->matmul_dtype; }
+  // The dtype the heads' convolutions compute in: BF16 only where the model runs bf16 on a CPU
+  // with AMX (oneDNN's AMX convolutions beat our fp32 Winograd there; elsewhere they do not).
+  // The heads' last layers (the 1x1 convolutions that produce the outputs) stay f32.
+  void set_conv_dtype(DType t) { state_->conv_dtype = t; }
+  DType conv_dtype() const { return state_->conv_dtype; }
 
  private:
   struct State {
@@ -45,6 +50,7 @@ class Weights {
     std::vector<std::string> missing;
     std::vector<std::string> mismatched;
     DType matmul_dtype = DType::F32;
+    DType conv_dtype = DType::F32;
   };
   Weights(std::shared_ptr<State> s, std::string prefix) : state_(std::move(s)), prefix_(std::move(prefix)) {}
   std::shared_ptr<State> state_;

@@ -10,6 +10,7 @@
 
 #include "kernels/cpu/conv3x3_winograd.hpp"
 #include "nn/dnnl_conv.hpp"
+#include "nn/elementwise.hpp"
 #include "nn/output_target.hpp"
 
 namespace da3::nn {
@@ -48,24 +49,28 @@ struct Conv2d::Impl {
   std::vector<float> winograd_u;  // made on first Winograd call
 };
 
-Conv2d::Conv2d(const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding, std::string name)
-    : stride_(stride), pad_(padding), name_(std::move(name)) {
+Conv2d::Conv2d(const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding, std::string name,
+               DType compute)
+    : stride_(stride), pad_(padding), compute_(compute), name_(std::move(name)) {
   detail::check_conv_weight(weight, bias, stride, padding, /*out_axis=*/0, name_);
+  DA3_CHECK(compute == DType::F32 || compute == DType::BF16,
+            name_ + ": compute dtype must be f32 or bf16, got " + dtype_name(compute));
   out_ = weight.size(0);
   in_ = weight.size(1);
   k_ = weight.size(2);
 
   const int64_t in = in_, out = out_, k = k_, s = stride_, p = pad_;
   const bool with_bias = bias.defined();
-  auto make = [in, out, k, s, p, with_bias](int64_t n, int64_t h, int64_t w, const dnnl::primitive_attr& attr,
+  const dt cdt = compute == DType::BF16 ? dt::bf16 : dt::f32;
+  auto make = [in, out, k, s, p, with_bias, cdt](int64_t n, int64_t h, int64_t w, const dnnl::primitive_attr& attr,
                                            bool pad_rows) {
     const int64_t ph = pad_rows ? p : 0;
     const int64_t oh = (h + 2 * ph - k) / s + 1, ow = (w + 2 * p - k) / s + 1;
     // oneDNN wants the right padding that makes the sizes consistent; PyTorch's symmetric
     // padding may leave the last rows unread when (h + 2p - k) is not a multiple of s.
     const dnnl::memory::dims pl{ph, p}, pr{(oh - 1) * s + k - h - ph, (ow - 1) * s + k - w - p};
-    dnnl::memory::desc src({n, in, h, w}, dt::f32, tag::nhwc);
-    dnnl::memory::desc wei({out, in, k, k}, dt::f32, tag::any);
+    dnnl::memory::desc src({n, in, h, w}, cdt, tag::nhwc);
+    dnnl::memory::desc wei({out, in, k, k}, cdt, tag::any);
     dnnl::memory::desc dst({n, out, oh, ow}, dt::f32, tag::nhwc);
     const auto prop = dnnl::prop_kind::forward_inference;
     const auto alg = dnnl::algorithm::convolution_direct;
@@ -90,7 +95,7 @@ bool Conv2d::use_winograd(int64_t out_h, int64_t out_w) const {
       return true;
     case ConvAlgorithm::Auto: break;
   }
-  return impl_->winograd_shape && out_h * out_w >= kWinogradMinPixels && kernels::conv3x3_winograd_available() &&
+  return compute_ == DType::F32 && impl_->winograd_shape && out_h * out_w >= kWinogradMinPixels && kernels::conv3x3_winograd_available() &&
          winograd_allowed_by_env();
 }
 
@@ -108,7 +113,10 @@ Tensor Conv2d::run(const Tensor& x, int64_t out_rows, const ConvEpilogue& ep, bo
   if (x.numel() == 0) return y;
   if (!winograd) {
     count_flops(static_cast<uint64_t>(2 * y.numel() * in_ * k_ * k_));
-    impl_->conv->execute(x, y, ep, pad_rows);
+    if (compute_ == DType::BF16)
+      impl_->conv->execute(to_bf16_parallel(x), y, ep, pad_rows);  // rounded per call: a memory pass
+    else
+      impl_->conv->execute(x, y, ep, pad_rows);
     return y;
   }
   std::call_once(impl_->winograd_once, [this] {

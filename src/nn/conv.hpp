@@ -37,12 +37,18 @@ class Conv2d {
   Conv2d() = default;
   // weight: (out, in, kh, kw) as PyTorch stores it; bias: (out,) or undefined. Symmetric
   // `padding`, groups 1, dilation 1 (all that DA3 uses).
-  Conv2d(const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding, std::string name = "conv2d");
+  // compute: F32, or BF16 — the input and weights rounded to bf16, the products accumulated and
+  // the output (bias, residual, ReLU) written in f32, by oneDNN's bf16 convolution. Meant for CPUs
+  // with AMX, where it runs 3–5 TFLOP/s against ~0.6 for our fp32 Winograd (docs/perf.md); a
+  // BF16 layer's Auto algorithm is that direct bf16 convolution, never Winograd.
+  Conv2d(const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding, std::string name = "conv2d",
+         DType compute = DType::F32);
 
   bool defined() const { return impl_ != nullptr; }
   int64_t in_channels() const { return in_; }
   int64_t out_channels() const { return out_; }
   int64_t kernel_size() const { return k_; }
+  DType compute_dtype() const { return compute_; }
   int64_t out_size(int64_t in) const { return (in + 2 * pad_ - k_) / stride_ + 1; }
 
   // x: (N, H, W, in) f32 NHWC, contiguous. Returns (N, OH, OW, out) (or *ep.accumulate).
@@ -69,6 +75,7 @@ class Conv2d {
   std::shared_ptr<Impl> impl_;
   int64_t in_ = 0, out_ = 0, k_ = 0, stride_ = 1, pad_ = 0;
   ConvAlgorithm algorithm_ = ConvAlgorithm::Auto;
+  DType compute_ = DType::F32;
   std::string name_;
 };
 

@@ -7,6 +7,7 @@
 #include "core/finite.hpp"
 #include "da3/profile.hpp"
 #include "nn/dnnl_context.hpp"
+#include "nn/elementwise.hpp"
 #include "nn/output_target.hpp"
 
 #ifdef DA3_WITH_CUDA
@@ -34,19 +35,6 @@ struct Key {
 
 dt dnnl_type(DType t) { return t == DType::BF16 ? dt::bf16 : dt::f32; }
 
-// x (rows of `in` f32) rounded to bf16, split over the threads: one pass at memory speed
-// (single-threaded it was ~10 % of a bf16 DA3-SMALL forward).
-Tensor to_bf16_parallel(const Tensor& x) {
-  Tensor out = Tensor::empty(x.shape(), DType::BF16);
-  const float* src = x.data_as<float>();
-  auto* dst = static_cast<uint16_t*>(out.data());
-  const int64_t n = x.numel();
-  constexpr int64_t kChunk = 1 << 14;
-  #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; i += kChunk)
-    f32_to_bf16(src + i, dst + i, static_cast<size_t>(std::min(kChunk, n - i)));
-  return out;
-}
 }  // namespace
 
 struct Linear::Impl {
