@@ -252,8 +252,8 @@ class FlashCpuAmx {
       const __m512 vm = _mm512_set1_ps(m_new);
       __m512 vsum0 = _mm512_setzero_ps(), vsum1 = _mm512_setzero_ps();
       for (int64_t c = 0; c < ncols; c += 2 * W) {
-        __m512 e0 = exp2_neg(_mm512_fmsub_ps(_mm512_loadu_ps(srow + c), vq, vm));
-        __m512 e1 = exp2_neg(_mm512_fmsub_ps(_mm512_loadu_ps(srow + c + W), vq, vm));
+        __m512 e0 = exp2_neg_bf16(_mm512_fmsub_ps(_mm512_loadu_ps(srow + c), vq, vm));
+        __m512 e1 = exp2_neg_bf16(_mm512_fmsub_ps(_mm512_loadu_ps(srow + c + W), vq, vm));
         if (c + 2 * W > nvalid) {  // the last chunk: keys past nvalid get exactly 0
           const int64_t n0 = std::clamp<int64_t>(nvalid - c, 0, W), n1 = std::clamp<int64_t>(nvalid - c - W, 0, W);
           e0 = _mm512_maskz_mov_ps(static_cast<__mmask16>((1u << n0) - 1u), e0);
