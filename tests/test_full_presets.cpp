@@ -110,7 +110,9 @@ TEST(FullPresets, MatchReferenceWhenGenerated) {
       const std::string id = dir.filename().string() + "/" + c.stem().string();
       SafetensorsFile ref = SafetensorsFile::open(c.string());
       t0 = std::chrono::steady_clock::now();
-      const Prediction p = m.forward(ref.tensor("image"));
+      ForwardOptions fo;
+      fo.infer_gs = ref.contains("gs_means");  // written by make_checkpoint.py --gs
+      const Prediction p = m.forward(ref.tensor("image"), fo);
       std::printf("[full-parity] %s: forward %.0f ms\n", id.c_str(), ms_since(t0));
       // Sky is a hard decision (sky < 0.3 is not sky) that rewrites depth (and, nested, depth_conf):
       // a pixel whose reference sky value lies within rounding of 0.3 may land on the other side
@@ -145,6 +147,14 @@ TEST(FullPresets, MatchReferenceWhenGenerated) {
         const double want = ref.tensor("scale_factor").data_as<float>()[0];
         check(id, "scale_factor", std::abs(p.scale_factor - want) / std::abs(want));
         if (ref.contains("is_metric")) EXPECT_EQ(p.is_metric, ref.tensor("is_metric").data_as<float>()[0] != 0.f) << id;
+      }
+      if (fo.infer_gs) {  // the Gaussians, world space (nested: before the metric scaling)
+        const std::pair<const char*, const Tensor*> gs[] = {{"gs_means", &p.gs_means},
+                                                            {"gs_scales", &p.gs_scales},
+                                                            {"gs_rotations", &p.gs_rotations},
+                                                            {"gs_harmonics", &p.gs_harmonics},
+                                                            {"gs_opacities", &p.gs_opacities}};
+        for (const auto& [name, t] : gs) check(id, name, t->defined() ? test::rel_err(*t, ref.tensor(name)) : INFINITY);
       }
     }
   }

@@ -17,6 +17,11 @@ model.model(...) in fp32, timed:
     scale_factor (1,), is_metric (1,)                           nested only
     metric.depth, metric.sky                                    nested only: the metric branch's
                                                                 own outputs, for debugging
+    gs_means, gs_scales, gs_rotations, gs_harmonics, gs_opacities
+                                                                with --gs (da3-giant,
+                                                                da3nested-giant-large): the
+                                                                reference's Gaussians (infer_gs=True;
+                                                                nested: before metric scaling)
 
 Quantiles are exact. Above 100 000 values the reference takes its sky-fill and median-confidence
 quantiles over a random subsample (torch.randint / randperm); da3.cpp deliberately uses every
@@ -97,7 +102,7 @@ def check_same_weights(wrapper, path: Path, args) -> None:
                                  f"({key} differs): pass the seed it was made with, or delete the directory")
 
 
-def run_case(wrapper, spec: str, seed: int, threads: int):
+def run_case(wrapper, spec: str, seed: int, threads: int, gs: bool = False):
     h, w, n = (int(v) for v in spec.split("x"))
     g = torch.Generator().manual_seed(seed)
     image = torch.randn(1, n, 3, h, w, generator=g)
@@ -113,7 +118,7 @@ def run_case(wrapper, spec: str, seed: int, threads: int):
         hook = net.da3_metric.register_forward_hook(keep_metric)
     with torch.no_grad(), exact_quantiles():
         t0 = time.perf_counter()
-        out = net(image, None, None, export_feat_layers=[], infer_gs=False,
+        out = net(image, None, None, export_feat_layers=[], infer_gs=gs,
                   use_ray_pose=False, ref_view_strategy="saddle_balanced")
         ms = (time.perf_counter() - t0) * 1e3
     if hook is not None:
@@ -131,8 +136,11 @@ def run_case(wrapper, spec: str, seed: int, threads: int):
     if metric_seen:
         tensors["metric.depth"] = metric_seen["depth"].float().contiguous()
         tensors["metric.sky"] = metric_seen["sky"].float().contiguous()
+    if gs:
+        for f in ("means", "scales", "rotations", "harmonics", "opacities"):
+            tensors[f"gs_{f}"] = getattr(out["gaussians"], f).float().contiguous()
     sky = tensors.get("sky", tensors.get("metric.sky"))
-    info = {"views": str(n), "height": str(h), "width": str(w), "image_seed": str(seed),
+    info = {"infer_gs": str(int(gs)), "views": str(n), "height": str(h), "width": str(w), "image_seed": str(seed),
             "reference_ms": f"{ms:.1f}", "quantiles": "exact"}
     if sky is not None:
         info["sky_margin"] = f"{float((sky - 0.3).abs().min()):.3e}"
@@ -149,6 +157,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--case", action="append", default=[], help="HxWxVIEWS, e.g. 378x504x1 (repeatable)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--gs", action="store_true",
+                    help="also run the Gaussian head (infer_gs=True) and store gs_* (presets with a GS head)")
     args = ap.parse_args(argv)
     torch.manual_seed(args.seed)
     wrapper = build(args.preset, args.seed)
@@ -160,7 +170,7 @@ def main(argv=None) -> int:
     else:
         check_same_weights(wrapper, args.out / "model.safetensors", args)
     for spec in args.case:
-        tensors, info = run_case(wrapper, spec, args.seed + 7, args.threads)
+        tensors, info = run_case(wrapper, spec, args.seed + 7, args.threads, args.gs)
         path = args.out / f"forward_{spec}.safetensors"
         save_file(tensors, str(path), metadata={"preset": args.preset, "param_seed": str(args.seed), **info})
         extra = "".join(f", {k} {info[k]}" for k in ("sky_fraction", "sky_margin", "scale_factor") if k in info)
