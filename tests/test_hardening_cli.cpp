@@ -30,9 +30,16 @@ const std::string kImage = test::fixtures_dir() + "/pipeline/images/c_port_210x3
 // AddressSanitizer (`make sanitize`: the CLI is built with it too) an address-space limit cannot
 // be used, ASan reserves terabytes of shadow at start: its allocator enforces the same bound
 // instead (no allocation above 1 GB, which then fails as new does; RSS above 1 GB is a report).
+// ThreadSanitizer (`make sanitize`'s TSan run picks this test by its name, "ThreadCount") maps
+// its shadow the same way and dies on the address-space limit: its allocator takes the same
+// options.
 #if defined(__SANITIZE_ADDRESS__)
 const char* const kMemoryBound =
     "export ASAN_OPTIONS=\"${ASAN_OPTIONS}:allocator_may_return_null=1:max_allocation_size_mb=1000:"
+    "hard_rss_limit_mb=1000\"; ";
+#elif defined(__SANITIZE_THREAD__)
+const char* const kMemoryBound =
+    "export TSAN_OPTIONS=\"${TSAN_OPTIONS}:allocator_may_return_null=1:max_allocation_size_mb=1000:"
     "hard_rss_limit_mb=1000\"; ";
 #else
 const char* const kMemoryBound = "ulimit -v 1000000; ";
