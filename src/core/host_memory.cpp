@@ -207,5 +207,18 @@ std::shared_ptr<void> allocate_host(size_t bytes) {
   });
 }
 
+std::shared_ptr<void> allocate_host_lasting(size_t bytes) {
+  if (bytes > (size_t(1) << 48)) throw Error("out of memory: a tensor of " + std::to_string(bytes) + " bytes");
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t size = std::max<size_t>(page, (bytes + page - 1) / page * page);
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw Error("out of memory mapping " + std::to_string(bytes >> 20) + " MiB for weights");
+  note_alloc(size);
+  return std::shared_ptr<void>(p, [size](void* q) {
+    note_free(size);
+    munmap(q, size);
+  });
+}
+
 }  // namespace detail
 }  // namespace da3

@@ -5,6 +5,7 @@
 
 #include "core/file_pages.hpp"
 #include "core/finite.hpp"
+#include "core/host_memory.hpp"
 #include "da3/profile.hpp"
 #include "nn/dnnl_context.hpp"
 #include "nn/elementwise.hpp"
@@ -38,47 +39,54 @@ dt dnnl_type(DType t) { return t == DType::BF16 ? dt::bf16 : dt::f32; }
 }  // namespace
 
 struct Linear::Impl {
-  // (out, in) f32: a view into the memory-mapped checkpoint when it already holds contiguous
-  // f32 and nothing is folded in, otherwise an owned converted / scaled copy. A bf16 layer
-  // holds an owned bf16 copy instead (half the resident weight memory). oneDNN reads it
-  // as the (K=in, N=out) matrix in "ba" order: its AVX2 sgemm packs panels per call anyway, and
-  // measured the same speed with "ab" (docs/perf.md), so there is no repacked second copy.
-  // A bf16 layer's weight is in oneDNN's own blocked layout for its bf16 matmul (wei_md; 22 %
-  // faster than reading plain "ba" on Zen 4: 2.6 vs 3.2 ms for 973x384x1536, docs/perf.md),
-  // made once; plain_bf16 only if some row count cannot take that layout (never seen).
+  // What the CPU matmul reads, in layout wei_md. Built as (out, in) f32 — a view into the
+  // memory-mapped checkpoint when it already holds contiguous f32 and nothing is folded in
+  // (weight_in_place), otherwise an owned converted / scaled copy — i.e. the (K=in, N=out)
+  // matrix in "ba" order. On the first CPU forward it is repacked into oneDNN's own blocked
+  // layout for this matmul, once, and a mapped view's pages are dropped (so still one resident
+  // copy): brgemm then skips its per-call copy of B (973x384x1536 on a Sapphire Rapids: 2.99 ->
+  // 2.71 ms fp32; bf16 on Zen 4 2.6 vs 3.2 ms, docs/perf.md). A bf16 layer holds an owned bf16
+  // copy (half the resident weight memory), packed the same way; plain_bf16 only if some row
+  // count cannot take that layout (never seen). Where the packed layout is plain, nothing moves.
   Tensor weight;
   dnnl::memory::desc wei_md;
+  bool weight_in_place = false;
+  bool packed = false;  // the first CPU forward's repacking done (or found unnecessary)
   Tensor plain_bf16;
+  Tensor plain_f32;  // (out, in) plain, rebuilt from the packed copy only if needed (CUDA, such an M)
   Tensor bias;  // (out,) f32 or undefined, owned
   std::mutex mu;
   struct Entry {
     dnnl::matmul prim;
     dnnl::memory::desc scratchpad;
     bool manual_epilogue = false;  // scale / accumulate applied by our loop, not post-ops
-    bool plain_weights = false;    // reads plain_bf16 (this M refused the packed layout)
+    bool plain_weights = false;    // reads plain_bf16 / plain_f32 (this M refused the packed layout)
   };
   std::map<Key, Entry> cache;
 };
 
-// w16 (out, in) bf16 into the layout oneDNN's bf16 matmul asks for (queried at 1024 rows, the
-// order of DA3's token counts; the layout depends on K and N).
-void Linear::pack_bf16_weight(const Tensor& w16) const {
+// w (out, in) contiguous f32 or bf16 into the layout oneDNN's matmul of that dtype asks for
+// (queried at 1024 rows, the order of DA3's token counts; the layout depends on K and N).
+void Linear::pack_weight(const Tensor& w) const {
   Impl& im = *impl_;
   const int64_t in = in_, out = out_;
+  const dt t = dnnl_type(w.dtype());
   auto& eng = cpu_engine();
-  const dnnl::memory::desc plain({in, out}, dt::bf16, tag::ba);
+  const dnnl::memory::desc plain({in, out}, t, tag::ba);
   const dnnl::matmul::primitive_desc pd(
-      dnnl::matmul::desc(dnnl::memory::desc({1024, in}, dt::bf16, tag::ab), dnnl::memory::desc({in, out}, dt::bf16, tag::any),
+      dnnl::matmul::desc(dnnl::memory::desc({1024, in}, t, tag::ab), dnnl::memory::desc({in, out}, t, tag::any),
                          dnnl::memory::desc({1024, out}, dt::f32, tag::ab)),
       eng);
   const dnnl::memory::desc packed = pd.weights_desc();
   if (packed == plain || std::string(pd.impl_info_str()).rfind("ref", 0) == 0) {
-    im.weight = w16;
+    im.weight = w;
     im.wei_md = plain;
     return;
   }
-  Tensor buf = Tensor::empty({static_cast<int64_t>((packed.get_size() + 1) / 2)}, DType::BF16);
-  dnnl::memory from(plain, eng, const_cast<void*>(w16.data())), to(packed, eng, buf.data());
+  const int64_t elem = static_cast<int64_t>(dtype_size(w.dtype()));
+  const auto mem = da3::detail::allocate_host_lasting(packed.get_size());
+  Tensor buf = Tensor::from_blob(mem.get(), {(static_cast<int64_t>(packed.get_size()) + elem - 1) / elem}, w.dtype(), mem);
+  dnnl::memory from(plain, eng, const_cast<void*>(w.data())), to(packed, eng, buf.data());
   dnnl::stream s(eng);
   dnnl::reorder(from, to).execute(s, from, to);
   s.wait();
@@ -102,6 +110,7 @@ Linear::Linear(const Tensor& weight, const Tensor& bias, std::string name, const
   }
   const bool in_place = weight.dtype() == DType::F32 && weight.is_contiguous() && !fold_scale.defined();
   impl_->weight = in_place ? weight : weight.to(DType::F32);  // to(): an owned contiguous copy
+  impl_->weight_in_place = in_place;
   if (fold_scale.defined()) {
     DA3_CHECK(fold_scale.numel() == out_, name_ + ": fold_scale must have " + std::to_string(out_) + " values");
     const Tensor g = fold_scale.to(DType::F32).contiguous();
@@ -121,17 +130,42 @@ Linear::Linear(const Tensor& weight, const Tensor& bias, std::string name, const
   // A bf16 layer rounds an owned (folded / converted) copy now, so the f32 one is freed at once;
   // a view of the checkpoint is rounded on first use (layers that never run, like the camera
   // encoder without poses, hold no copy: 13 MB in DA3-SMALL).
-  if (compute_ == DType::BF16 && !in_place) pack_bf16_weight(impl_->weight.to(DType::BF16));  // checked above in f32
-  if (compute_ == DType::F32) impl_->wei_md = dnnl::memory::desc({in_, out_}, dt::f32, tag::ba);
+  impl_->wei_md = dnnl::memory::desc({in_, out_}, dt::f32, tag::ba);  // until packed
+  // An owned (folded / converted) copy is packed now, at load, so its plain form is freed before
+  // any activation exists (packed on the first forward, the freed copies stayed faulted in next
+  // to the packs: +9 MB of peak RSS on DA3-SMALL fp32); a bf16 layer rounds it first.
+  if (!in_place) {
+    pack_weight(compute_ == DType::BF16 ? impl_->weight.to(DType::BF16) : impl_->weight);  // checked above in f32
+    impl_->packed = true;
+  }
 }
 
-// The first bf16 forward of a layer whose weight is still the checkpoint's f32 view: round it,
-// then drop the file's pages, never read again (caller holds impl->mu).
-void Linear::round_weight_to_bf16_locked() const {
-  if (impl_->weight.dtype() == DType::BF16) return;
-  const Tensor f32 = impl_->weight;
-  pack_bf16_weight(f32.to(DType::BF16));
-  da3::detail::drop_file_pages(f32.data(), static_cast<size_t>(f32.numel()) * sizeof(float));
+// The first CPU forward: the weight into the matmul's own layout (bf16: rounded first). A view
+// of the checkpoint has its file pages dropped, never read again by the CPU path (caller holds
+// impl->mu).
+void Linear::pack_weight_locked() const {
+  if (impl_->packed) return;
+  impl_->packed = true;
+  const Tensor plain = impl_->weight;
+  pack_weight(compute_ == DType::BF16 ? plain.to(DType::BF16) : plain);
+  if (impl_->weight_in_place && impl_->weight.data() != plain.data())
+    da3::detail::drop_file_pages(plain.data(), static_cast<size_t>(plain.numel()) * sizeof(float));
+}
+
+// The (out, in) f32 weight the CUDA path uploads: the layer's own, or, if a CPU forward packed it
+// already, a plain copy rebuilt from the packed one (caller holds impl->mu).
+Tensor Linear::plain_f32_weight_locked() const {
+  const dnnl::memory::desc plain({in_, out_}, dt::f32, tag::ba);
+  if (impl_->wei_md == plain) return impl_->weight;
+  if (!impl_->plain_f32.defined()) {
+    impl_->plain_f32 = Tensor::empty({out_, in_});
+    auto& eng = cpu_engine();
+    dnnl::memory from(impl_->wei_md, eng, impl_->weight.data()), to(plain, eng, impl_->plain_f32.data());
+    dnnl::stream s(eng);
+    dnnl::reorder(from, to).execute(s, from, to);
+    s.wait();
+  }
+  return impl_->plain_f32;
 }
 
 Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {
@@ -144,7 +178,12 @@ Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {
     DA3_CHECK(compute_ == DType::F32 && ep.out == DType::F32,
               name_ + ": bf16 layers run on the CPU only (CUDA bf16 is not implemented yet)");
 #ifdef DA3_WITH_CUDA
-    return cuda_ops::linear(impl_->weight, impl_->bias, x, ep, name_);
+    Tensor w;
+    {
+      std::lock_guard<std::mutex> lk(impl_->mu);
+      w = plain_f32_weight_locked();
+    }
+    return cuda_ops::linear(w, impl_->bias, x, ep, name_);
 #endif
   }
   const bool bf16 = compute_ == DType::BF16;
@@ -172,7 +211,7 @@ Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {
   Impl::Entry* entry;
   {
     std::lock_guard<std::mutex> lk(impl_->mu);
-    if (bf16) round_weight_to_bf16_locked();
+    pack_weight_locked();
     auto it = impl_->cache.find(key);
     if (it == impl_->cache.end()) {
       // oneDNN 2.6 has no optimised matmul for some post-op chains (binary_mul + sum runs its
@@ -203,8 +242,9 @@ Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {
       dnnl::matmul::primitive_desc pd;
       try {
         pd = make_pd(true, false);
-      } catch (const dnnl::error&) {
-        DA3_CHECK(bf16, name_ + ": oneDNN has no f32 matmul for this shape");
+      } catch (const dnnl::error& e) {
+        DA3_CHECK(!(impl_->wei_md == dnnl::memory::desc({in_, out_}, wei_t, tag::ba)),
+                  name_ + ": oneDNN has no matmul for " + std::to_string(m) + " rows (" + e.what() + ")");
         plain = true;
         pd = make_pd(true, true);
       }
@@ -213,7 +253,8 @@ Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {
         pd = make_pd(false, plain);
         manual = true;
       }
-      if (plain && !impl_->plain_bf16.defined()) {
+      if (plain && !bf16) plain_f32_weight_locked();
+      if (plain && bf16 && !impl_->plain_bf16.defined()) {
         impl_->plain_bf16 = Tensor::empty({out_, in_}, DType::BF16);
         dnnl::memory from(impl_->wei_md, eng, impl_->weight.data());
         dnnl::memory to({{in_, out_}, dt::bf16, tag::ba}, eng, impl_->plain_bf16.data());
@@ -233,7 +274,8 @@ Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {
   dnnl::memory src({{m, in_}, src_t, tag::ab}, eng, xc.data());
   dnnl::memory dst({{m, out_}, dst_t, tag::ab}, eng, manual ? tmp.data() : y.data());
   dnnl::memory wei = entry->plain_weights
-                        ? dnnl::memory({{in_, out_}, dt::bf16, tag::ba}, eng, impl_->plain_bf16.data())
+                        ? dnnl::memory({{in_, out_}, wei_t, tag::ba}, eng,
+                                       bf16 ? impl_->plain_bf16.data() : impl_->plain_f32.data())
                         : dnnl::memory(impl_->wei_md, eng, impl_->weight.data());
   std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}};
   if (impl_->bias.defined())

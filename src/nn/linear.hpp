@@ -1,6 +1,7 @@
 #pragma once
 // nn.Linear: y = x·Wᵀ + b over the last dimension, through a oneDNN matmul reading the weights
-// where they are (the mapped checkpoint when it holds f32; no second copy). Optional fused
+// in its own blocked layout, packed on the first CPU forward from where they are (the mapped
+// checkpoint when it holds f32, whose pages are then dropped: one resident copy). Optional fused
 // epilogue, applied in this order: activation, per-channel scale (LayerScale), then accumulate
 // into an existing tensor (residual add) instead of writing a new one.
 #include <map>
@@ -48,8 +49,9 @@ class Linear {
 
  private:
   struct Impl;
-  void round_weight_to_bf16_locked() const;
-  void pack_bf16_weight(const Tensor& w16) const;
+  void pack_weight_locked() const;
+  void pack_weight(const Tensor& w) const;
+  Tensor plain_f32_weight_locked() const;
   std::shared_ptr<Impl> impl_;
   int64_t in_ = 0, out_ = 0;
   DType compute_ = DType::F32;
