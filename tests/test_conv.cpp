@@ -26,14 +26,8 @@ using namespace da3;
 
 namespace {
 
-Tensor randn(const Shape& s, uint32_t seed) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d(0.f, 1.f);
-  Tensor t = Tensor::empty(s);
-  float* p = t.data_as<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = d(g);
-  return t;
-}
+using test::randn;
+
 
 // y = conv2d(x, w, b) for NHWC x and PyTorch (O, I, k, k) w, in double.
 Tensor ref_conv(const Tensor& x, const Tensor& w, const Tensor& b, int64_t s, int64_t p) {

@@ -15,13 +15,8 @@ using namespace da3;
 
 namespace {
 
-Tensor randn(const Shape& s, uint32_t seed) {
-  Tensor t = Tensor::empty(s);
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd;
-  for (int64_t i = 0; i < t.numel(); ++i) t.data_as<float>()[i] = nd(rng);
-  return t;
-}
+using test::randn;
+
 
 // x·Wᵀ + b in double, once per input; the epilogues are applied to it by `finish`.
 std::vector<double> product(const Tensor& x, const Tensor& w, const Tensor& b) {

@@ -40,21 +40,13 @@ namespace {
     if (cuda_devices().empty()) GTEST_SKIP() << "no CUDA device: " << cuda_status();     \
   } while (0)
 
-Tensor rnd(const Shape& shape, uint32_t seed, float stddev = 1.f, float mean = 0.f) {
-  Tensor t = Tensor::empty(shape);
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(mean, stddev);
-  float* p = t.data_as<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(rng);
-  return t;
-}
 
 Tensor gpu(const Tensor& t) { return t.to(Device::CUDA); }
 Tensor host(const Tensor& t) { return t.to(Device::CPU).to(DType::F32); }
 
 TEST(TensorCuda, CopiesConvertAndStridesRoundTrip) {
   SKIP_WITHOUT_GPU();
-  const Tensor a = rnd({3, 5, 7}, 1);
+  const Tensor a = test::randn({3, 5, 7}, 1);
   EXPECT_EQ(test::rel_err(host(gpu(a)), a), 0.0);
   // A strided view copied onto the device, a strided device view copied back.
   const Tensor view = a.transpose(0, 2);
@@ -79,10 +71,10 @@ TEST(TensorCuda, AllocatorReusesFreedBlocks) {
 
 TEST(NnCuda, LayerNormMatchesCpuOnContiguousAndStridedRows) {
   SKIP_WITHOUT_GPU();
-  const Tensor x = rnd({2, 37, 384}, 2, 2.f, 0.5f), w = rnd({384}, 3, 0.1f, 1.f), b = rnd({384}, 4, 0.1f);
+  const Tensor x = test::randn({2, 37, 384}, 2, 2.f, 0.5f), w = test::randn({384}, 3, 0.1f, 1.f), b = test::randn({384}, 4, 0.1f);
   EXPECT_LT(test::rel_err(host(nn::layer_norm(gpu(x), w, b, 1e-6f)), nn::layer_norm(x, w, b, 1e-6f)), 1e-6);
   // Every other row of a wider buffer (rows strided, last dim contiguous).
-  const Tensor wide = rnd({2, 74, 384}, 5);
+  const Tensor wide = test::randn({2, 74, 384}, 5);
   const Tensor sv = wide.slice(1, 0, 37);
   Tensor out_h = Tensor::empty({2, 37, 384}), out_d = Tensor::empty({2, 37, 384}, DType::F32, Device::CUDA);
   nn::layer_norm(sv, w, b, 1e-5f, out_h);
@@ -92,7 +84,7 @@ TEST(NnCuda, LayerNormMatchesCpuOnContiguousAndStridedRows) {
 
 TEST(NnCuda, ActivationsAddReluSwigluMatchCpu) {
   SKIP_WITHOUT_GPU();
-  const Tensor x = rnd({3, 1000}, 6, 2.f);
+  const Tensor x = test::randn({3, 1000}, 6, 2.f);
   using Fn = void (*)(Tensor&);
   const std::vector<std::pair<const char*, Fn>> ops{{"gelu", nn::gelu_}, {"relu", nn::relu_}, {"silu", nn::silu_},
                                                     {"sigmoid", nn::sigmoid_}, {"exp", nn::exp_}, {"expp1", nn::expp1_}};
@@ -102,7 +94,7 @@ TEST(NnCuda, ActivationsAddReluSwigluMatchCpu) {
     fn(d);
     EXPECT_LT(test::rel_err(host(d), h), 1e-6) << name;
   }
-  const Tensor y = rnd({3, 1000}, 7);
+  const Tensor y = test::randn({3, 1000}, 7);
   EXPECT_LT(test::rel_err(host(nn::add(gpu(x), gpu(y))), nn::add(x, y)), 1e-7);
   EXPECT_EQ(test::rel_err(host(nn::relu(gpu(x))), nn::relu(x)), 0.0);
   EXPECT_LT(test::rel_err(host(nn::swiglu(gpu(x))), nn::swiglu(x)), 1e-6);
@@ -116,9 +108,9 @@ struct LinearCase {
 TEST(NnCuda, LinearMatchesCpuWithEveryEpilogue) {
   SKIP_WITHOUT_GPU();
   const int64_t in = 384, out = 1536;
-  const Tensor w = rnd({out, in}, 8, 1.f / std::sqrt(float(in))), b = rnd({out}, 9, 0.1f);
+  const Tensor w = test::randn({out, in}, 8, 1.f / std::sqrt(float(in))), b = test::randn({out}, 9, 0.1f);
   const nn::Linear lin(w, b, "test.fc");
-  const Tensor x = rnd({2, 293, in}, 10), scale = rnd({out}, 11, 0.3f, 1.f), resid = rnd({2, 293, out}, 12);
+  const Tensor x = test::randn({2, 293, in}, 10), scale = test::randn({out}, 11, 0.3f, 1.f), resid = test::randn({2, 293, out}, 12);
   for (const LinearCase c : {LinearCase{nn::Activation::None, false, false}, {nn::Activation::Gelu, false, false},
                              {nn::Activation::Relu, false, false}, {nn::Activation::None, false, true},
                              {nn::Activation::None, true, true}, {nn::Activation::Gelu, true, false}}) {
@@ -141,8 +133,8 @@ TEST(NnCuda, LinearMatchesCpuWithEveryEpilogue) {
 TEST(NnCuda, QkNormAndRopeOnStridedQkvViewsMatchCpu) {
   SKIP_WITHOUT_GPU();
   const int64_t B = 2, N = 1 + 6 * 5, H = 6, D = 64;
-  const Tensor qkv = rnd({B, N, 3, H, D}, 13);
-  const Tensor w = rnd({D}, 14, 0.1f, 1.f), b = rnd({D}, 15, 0.1f);
+  const Tensor qkv = test::randn({B, N, 3, H, D}, 13);
+  const Tensor w = test::randn({D}, 14, 0.1f, 1.f), b = test::randn({D}, 15, 0.1f);
   const Tensor pos = rope_positions(6, 5, 1);
   Tensor h = qkv.clone(), d = gpu(qkv);
   for (int64_t i = 0; i < 2; ++i) {
@@ -161,16 +153,16 @@ Checkpoint random_block_checkpoint(const test::TempDir& dir, int64_t dim, int64_
   const int64_t hd = dim / heads;
   const float ws = 1.f / std::sqrt(float(dim));
   const std::vector<std::pair<std::string, Tensor>> p{
-      {"norm1.weight", rnd({dim}, seed, 0.1f, 1.f)},       {"norm1.bias", rnd({dim}, seed + 1, 0.1f)},
-      {"norm2.weight", rnd({dim}, seed + 2, 0.1f, 1.f)},   {"norm2.bias", rnd({dim}, seed + 3, 0.1f)},
-      {"ls1.gamma", rnd({dim}, seed + 4, 0.1f, 0.5f)},     {"ls2.gamma", rnd({dim}, seed + 5, 0.1f, 0.5f)},
-      {"attn.qkv.weight", rnd({3 * dim, dim}, seed + 6, ws)}, {"attn.qkv.bias", rnd({3 * dim}, seed + 7, 0.02f)},
-      {"attn.proj.weight", rnd({dim, dim}, seed + 8, ws)}, {"attn.proj.bias", rnd({dim}, seed + 9, 0.02f)},
-      {"attn.q_norm.weight", rnd({hd}, seed + 10, 0.1f, 1.f)}, {"attn.q_norm.bias", rnd({hd}, seed + 11, 0.1f)},
-      {"attn.k_norm.weight", rnd({hd}, seed + 12, 0.1f, 1.f)}, {"attn.k_norm.bias", rnd({hd}, seed + 13, 0.1f)},
-      {"mlp.fc1.weight", rnd({hidden, dim}, seed + 14, ws)}, {"mlp.fc1.bias", rnd({hidden}, seed + 15, 0.02f)},
-      {"mlp.fc2.weight", rnd({dim, hidden}, seed + 16, 1.f / std::sqrt(float(hidden)))},
-      {"mlp.fc2.bias", rnd({dim}, seed + 17, 0.02f)},
+      {"norm1.weight", test::randn({dim}, seed, 0.1f, 1.f)},       {"norm1.bias", test::randn({dim}, seed + 1, 0.1f)},
+      {"norm2.weight", test::randn({dim}, seed + 2, 0.1f, 1.f)},   {"norm2.bias", test::randn({dim}, seed + 3, 0.1f)},
+      {"ls1.gamma", test::randn({dim}, seed + 4, 0.1f, 0.5f)},     {"ls2.gamma", test::randn({dim}, seed + 5, 0.1f, 0.5f)},
+      {"attn.qkv.weight", test::randn({3 * dim, dim}, seed + 6, ws)}, {"attn.qkv.bias", test::randn({3 * dim}, seed + 7, 0.02f)},
+      {"attn.proj.weight", test::randn({dim, dim}, seed + 8, ws)}, {"attn.proj.bias", test::randn({dim}, seed + 9, 0.02f)},
+      {"attn.q_norm.weight", test::randn({hd}, seed + 10, 0.1f, 1.f)}, {"attn.q_norm.bias", test::randn({hd}, seed + 11, 0.1f)},
+      {"attn.k_norm.weight", test::randn({hd}, seed + 12, 0.1f, 1.f)}, {"attn.k_norm.bias", test::randn({hd}, seed + 13, 0.1f)},
+      {"mlp.fc1.weight", test::randn({hidden, dim}, seed + 14, ws)}, {"mlp.fc1.bias", test::randn({hidden}, seed + 15, 0.02f)},
+      {"mlp.fc2.weight", test::randn({dim, hidden}, seed + 16, 1.f / std::sqrt(float(hidden)))},
+      {"mlp.fc2.bias", test::randn({dim}, seed + 17, 0.02f)},
   };
   save_safetensors(dir.file("model.safetensors"), p);
   std::FILE* f = std::fopen(dir.file("config.json").c_str(), "w");
@@ -188,7 +180,7 @@ TEST(ModelCuda, VitBlockMatchesCpuInFp32AndBf16) {
   const model::Block block(w, dim, heads, 4.0, "mlp", /*qk_norm=*/true, /*rope=*/true, 100.f, 1e-6f,
                            /*fold_layer_scale=*/true);
   w.finish();
-  const Tensor x = rnd({2, 1 + 9 * 8, dim}, 30);
+  const Tensor x = test::randn({2, 1 + 9 * 8, dim}, 30);
   const Tensor pos = rope_positions(9, 8, 1);
   AttentionOptions fp32;
   fp32.precision = AttentionPrecision::F32;  // sdpa on both devices: fp32 throughout

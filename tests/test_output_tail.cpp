@@ -16,13 +16,8 @@ using namespace da3;
 
 namespace {
 
-Tensor randn(const Shape& s, uint32_t seed) {
-  Tensor t = Tensor::empty(s);
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd;
-  for (int64_t i = 0; i < t.numel(); ++i) t.data_as<float>()[i] = nd(rng);
-  return t;
-}
+using test::randn;
+
 
 }  // namespace
 

@@ -27,13 +27,6 @@ namespace {
 constexpr double kBf16Tol = 1e-2;   // issue 19: depth / conf / extrinsics vs the fp32 reference
 constexpr double kNotF32 = 1e-6;    // fp32 runs match the reference to ~1e-6 and below
 
-Tensor random_tensor(const Shape& s, uint32_t seed) {
-  Tensor t = Tensor::empty(s);
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd;
-  for (int64_t i = 0; i < t.numel(); ++i) t.data_as<float>()[i] = nd(rng);
-  return t;
-}
 
 // max(1e-2, 3 x the reference's own bf16 error) for one output of one case.
 double tolerance(const std::string& fixture, const std::string& c, const std::string& key) {
@@ -141,7 +134,7 @@ TEST(PrecisionBf16, CliSaysWhatTheCpuRuns) {
 
 TEST(LinearBf16, CloseToF32ButNotEqual) {
   if (!cpu_features().bf16_fast()) GTEST_SKIP() << "this CPU has no bf16 arithmetic (" << cpu_isa_name() << ")";
-  const Tensor w = random_tensor({96, 160}, 1), b = random_tensor({96}, 2), x = random_tensor({37, 160}, 3);
+  const Tensor w = test::randn({96, 160}, 1), b = test::randn({96}, 2), x = test::randn({37, 160}, 3);
   const nn::Linear f32(w, b, "f32"), bf16(w, b, "bf16", Tensor(), DType::BF16);
   const Tensor ref = f32.forward(x, {nn::Activation::Gelu});
   const Tensor y = bf16.forward(x, {nn::Activation::Gelu});
@@ -153,7 +146,7 @@ TEST(LinearBf16, CloseToF32ButNotEqual) {
   const Tensor yb = bf16.forward(x, {nn::Activation::Gelu, nullptr, nullptr, DType::BF16});
   EXPECT_EQ(yb.dtype(), DType::BF16);
   EXPECT_LT(test::rel_err(yb, ref), kBf16Tol);
-  const nn::Linear back(random_tensor({160, 96}, 4), Tensor(), "back", Tensor(), DType::BF16);
+  const nn::Linear back(test::randn({160, 96}, 4), Tensor(), "back", Tensor(), DType::BF16);
   EXPECT_LT(test::rel_err(back.forward(yb), back.forward(yb.to(DType::F32))), 1e-6);
 }
 
@@ -161,10 +154,10 @@ TEST(LinearBf16, CloseToF32ButNotEqual) {
 // at row counts from 1 to a 1-view token count: every one must read the packed weights right.
 TEST(LinearBf16, PackedWeightsAtEveryRowCount) {
   if (!cpu_features().bf16_fast()) GTEST_SKIP() << "this CPU has no bf16 arithmetic (" << cpu_isa_name() << ")";
-  const Tensor w = random_tensor({1536, 384}, 7), b = random_tensor({1536}, 8);
+  const Tensor w = test::randn({1536, 384}, 7), b = test::randn({1536}, 8);
   const nn::Linear f32(w, b, "f32"), bf16(w, b, "bf16", Tensor(), DType::BF16);
   for (int64_t m : {1, 7, 64, 973}) {
-    const Tensor x = random_tensor({m, 384}, 9 + static_cast<uint32_t>(m));
+    const Tensor x = test::randn({m, 384}, 9 + static_cast<uint32_t>(m));
     const double err = test::rel_err(bf16.forward(x), f32.forward(x));
     EXPECT_LT(err, kBf16Tol) << m << " rows";
     EXPECT_GT(err, kNotF32) << m << " rows";
@@ -172,7 +165,7 @@ TEST(LinearBf16, PackedWeightsAtEveryRowCount) {
 }
 
 TEST(LinearBf16, RefusesMisuse) {
-  const Tensor w = random_tensor({8, 16}, 5), x = random_tensor({3, 16}, 6);
+  const Tensor w = test::randn({8, 16}, 5), x = test::randn({3, 16}, 6);
   const nn::Linear f32(w, Tensor(), "f32");
   EXPECT_THROW(f32.forward(x.to(DType::BF16)), Error);                                    // bf16 into an f32 layer
   EXPECT_THROW(f32.forward(x, {nn::Activation::None, nullptr, nullptr, DType::BF16}), Error);  // bf16 out of one

@@ -59,6 +59,17 @@ class ScopedEnv {
 
 namespace da3::test {
 
+// An f32 tensor of normal(mean, stddev) draws from std::mt19937(seed), in index order: the same
+// seed gives the same tensor in every test.
+inline Tensor randn(const Shape& shape, uint32_t seed, float stddev = 1.f, float mean = 0.f) {
+  Tensor t = Tensor::empty(shape);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(mean, stddev);
+  float* p = t.data_as<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(rng);
+  return t;
+}
+
 // ||a - b|| / ||b|| over all elements (any dtype, any strides); the norm-wise relative error
 // DESIGN.md's tolerances are stated in.
 inline double rel_err(const Tensor& a, const Tensor& b) {
