@@ -61,6 +61,7 @@ echo "$need" > "$root/GLIBC_REQUIRED"
 
 cp scripts/gpu-check.sh "$root/"
 cp bench/attention_vs_torch.py "$root/bench/"
+cp bench/torch_sdpa_backends.py "$root/bench/"
 [ -d tools/gpu ] && cp -r tools/gpu "$root/tools/"
 git rev-parse HEAD > "$root/COMMIT" 2>/dev/null || true
 git status --porcelain | grep -q . && echo "(with uncommitted changes)" >> "$root/COMMIT" || true

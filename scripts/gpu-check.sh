@@ -75,34 +75,26 @@ if want bench; then
   timeout 150 "$da3" bench attention --device cuda --backends flash_attn,sdpa --dtype bf16 --repeat 20 \
     --tokens 1297,5188 --heads 6,16,24 --manual-max-tokens 0 \
     --json "$results/bench_attention.json" 2>&1 | tee "$results/bench_attention.txt" | tee -a "$summary"
+  # Issue 16's rows: 16 heads at 4- and 16-view global lengths (batch 1) and at 1,297 tokens in
+  # batches of 8 and 16 (the local layers of 8 / 16 views); the same cases as torch's stage.
+  say "== issue 16 shapes: flash_attn vs sdpa, 16 heads"
+  for spec in "1 5188,20752" "8 1297" "16 1297"; do
+    set -- $spec
+    timeout 90 "$da3" bench attention --device cuda --backends flash_attn,sdpa --dtype bf16 --repeat 20 \
+      --tokens "$2" --heads 16 --batch "$1" --no-check --manual-max-tokens 0 \
+      --json "$results/bench_attention_issue16_b$1.json" 2>&1 | tee -a "$results/bench_attention_issue16.txt" | tee -a "$summary"
+  done
   stamp bench
 fi
 
 if want torch; then
   if "$py" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-    say "== torch's SDPA on the same shapes (CUDA)"
-    timeout 120 "$py" - "$results/torch_sdpa.json" <<'PY' 2>&1 | tee "$results/torch_sdpa.txt" | tee -a "$summary"
-import json, sys, time, torch, torch.nn.functional as F
-rows = []
-print(f"torch {torch.__version__} on {torch.cuda.get_device_name(0)}")
-for heads in (6, 12, 16, 24):
-    for n in (256, 1024, 1297, 5188, 20752):
-        for dt, name in ((torch.bfloat16, "bf16"), (torch.float16, "f16"), (torch.float32, "f32")):
-            q, k, v = (torch.randn(1, heads, n, 64, device="cuda", dtype=dt) for _ in range(3))
-            for _ in range(3): F.scaled_dot_product_attention(q, k, v)
-            torch.cuda.synchronize()
-            ev = [torch.cuda.Event(enable_timing=True) for _ in range(2)]
-            ts = []
-            for _ in range(20):
-                ev[0].record(); F.scaled_dot_product_attention(q, k, v); ev[1].record(); torch.cuda.synchronize()
-                ts.append(ev[0].elapsed_time(ev[1]))
-            ts.sort(); med = ts[len(ts) // 2]
-            gf = 4.0 * n * n * 64 * heads / (med * 1e-3) * 1e-9
-            print(f"{heads:5d} {n:7d} torch_sdpa {name:5s} {med:9.3f} ms {gf:9.1f} GFLOP/s")
-            rows.append(dict(heads=heads, head_dim=64, tokens=n, backend="torch_sdpa", dtype=name, device="cuda",
-                             median_ms=med, gflops=gf))
-json.dump(rows, open(sys.argv[1], "w"), indent=2)
-PY
+    say "== torch's SDPA on the same shapes (CUDA), and which backend it picks"
+    sdpa_script="$here/bench/torch_sdpa_backends.py"
+    [ -f "$sdpa_script" ] || sdpa_script="$here/../bench/torch_sdpa_backends.py"
+    timeout 150 "$py" "$sdpa_script" --json "$results/torch_sdpa.json" \
+      --cases "1x16x5188,1x16x20752,8x16x1297,16x16x1297,1x6x1297,1x12x1297,1x16x1297,1x24x1297,1x6x5188,1x24x5188" \
+      2>&1 | tee "$results/torch_sdpa.txt" | tee -a "$summary"
   else
     say "== torch with CUDA not importable with $py: no torch comparison (set PYTHON=...)"
   fi

@@ -74,6 +74,32 @@ TEST(AttentionCuda, FlashMatchesOracleInBf16Tolerance) {
   EXPECT_LT(gpu_error({1, 130, 130, 2, 64, AttentionLayout::BNHD, DType::BF16}, AttentionBackend::FlashAttn, 60, &st), 1e-2);
 }
 
+// Issue 16's stage 1 at DA3's own shapes (head dim 64): a 16-view global layer's 20,753 keys
+// (odd, past every tile), a 4-view global layer's 5,189 tokens, 8 views' local layers as batch 8
+// of 1,297, ViT-G's 24 heads; both layouts, bf16 and f16. The double-precision oracle runs on the
+// host, so the long cases keep few query rows or heads (the key loop is what they test).
+TEST(AttentionCuda, FlashMatchesOracleAtDa3Shapes) {
+  SKIP_WITHOUT_GPU();
+  if (!flash_attn_available(Device::CUDA)) GTEST_SKIP() << "no CUDA flash kernel for this GPU";
+  const GpuCase cases[] = {
+      {1, 64, 20753, 16, 64, AttentionLayout::BNHD},  // 16-view global layer's keys, ViT-L heads
+      {1, 5189, 5189, 2, 64, AttentionLayout::BHND},  // 4-view global layer
+      {8, 1297, 1297, 2, 64, AttentionLayout::BNHD},  // 8 views' local layers, batched
+      {1, 700, 700, 24, 64, AttentionLayout::BNHD},   // ViT-G heads
+      {3, 33, 4099, 1, 64, AttentionLayout::BHND},    // one head, odd everything
+  };
+  uint32_t seed = 900;
+  for (const GpuCase& c : cases)
+    for (AttentionPrecision prec : {AttentionPrecision::BF16, AttentionPrecision::F16}) {
+      AttentionStats st;
+      EXPECT_LT(gpu_error(c, AttentionBackend::FlashAttn, seed += 3, &st, {}, prec), 1e-2)
+          << "B=" << c.B << " Nq=" << c.nq << " Nk=" << c.nk << " H=" << c.H << " " << attention_precision_name(prec)
+          << " " << st.kernel;
+      EXPECT_EQ(st.backend, AttentionBackend::FlashAttn);
+      EXPECT_EQ(st.precision, prec);
+    }
+}
+
 TEST(AttentionCuda, SdpaAndManualMatchOracleInFp32) {
   SKIP_WITHOUT_GPU();
   uint32_t seed = 100;
