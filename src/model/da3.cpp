@@ -58,7 +58,18 @@ Prediction DepthAnything3Net::forward(const Tensor& x, const NetRequest& req, St
   }
   const double t_cam_enc = ms_since(t0);
   t0 = std::chrono::steady_clock::now();
-  BackboneOutput feats = backbone_.forward(x, cam_token, req.strategy, req.attn, req.hooks, req.export_feat_layers);
+  // On the CPU each tapped feature goes through the head's norm and 1x1 projection as soon as the
+  // backbone makes it (the same operations the head would run first): the four full-width
+  // features of every view (12 MB a view for DA3-SMALL at 504x378) never coexist, a quarter of
+  // that is kept. Not when the Gaussian head, which reads the features itself, runs too.
+  const bool project_early = x.device() == Device::CPU && !req.infer_gs;
+  std::function<Tensor(int, const Tensor&)> sink;
+  if (project_early)
+    sink = [&](int k, const Tensor& f) {
+      return dualdpt_ ? dualdpt_->project_feature(k, f, H, W) : dpt_->project_feature(k, f, H, W);
+    };
+  BackboneOutput feats =
+      backbone_.forward(x, cam_token, req.strategy, req.attn, req.hooks, req.export_feat_layers, sink);
   if (x.device() != Device::CPU) {
     // The DPT heads have no GPU path yet (issue 15): they run on host copies of the features.
     log_once(LogLevel::Info, "heads-on-host", "the depth heads run on the CPU (no GPU path yet); the backbone and "
@@ -73,7 +84,8 @@ Prediction DepthAnything3Net::forward(const Tensor& x, const NetRequest& req, St
   p.ref_view = feats.ref_view;
   // With a camera decoder the reference computes the aux (ray) branch and then discards it.
   const bool need_aux = req.use_ray_pose || !cam_dec_.has_value();
-  HeadOutput h = dualdpt_ ? dualdpt_->forward(feats.features, H, W, need_aux) : dpt_->forward(feats.features, H, W, false);
+  HeadOutput h = dualdpt_ ? dualdpt_->forward(feats.features, H, W, need_aux, nullptr, project_early)
+                          : dpt_->forward(feats.features, H, W, false, nullptr, project_early);
   for (size_t k = 0; k < req.export_feat_layers.size(); ++k)
   {
     const std::string name = "feat_layer_" + std::to_string(req.export_feat_layers[k]);

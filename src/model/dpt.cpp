@@ -44,21 +44,11 @@ DPT::DPT(const Weights& w, const HeadConfig& cfg) : cfg_(cfg) {
 }
 
 HeadOutput DPT::forward(const std::vector<Tensor>& feats, int64_t H, int64_t W, bool /*compute_aux*/,
-                        const HeadHooks* hooks) const {
-  DA3_CHECK(feats.size() == 4, "DPT: expects 4 feature levels, got " + std::to_string(feats.size()));
+                        const HeadHooks* hooks, bool projected) const {
   const int64_t ps = cfg_.patch_size, ph = H / ps, pw = W / ps;
-  DA3_CHECK(ph > 0 && pw > 0, "DPT: image " + std::to_string(H) + "x" + std::to_string(W) + " is smaller than a patch");
-  const int64_t B = feats[0].size(0), S = feats[0].size(1);
-  std::vector<Tensor> flat;
-  for (size_t k = 0; k < 4; ++k) {
-    const Tensor& t = feats[k];
-    DA3_CHECK(t.dtype() == DType::F32 && t.dim() == 4 && t.size(0) == B && t.size(1) == S && t.size(2) == ph * pw &&
-                  t.size(3) == cfg_.dim_in,
-              "DPT: feature " + std::to_string(k) + " must be f32 (" + std::to_string(B) + ", " + std::to_string(S) +
-                  ", " + std::to_string(ph * pw) + ", " + std::to_string(cfg_.dim_in) + ") for a " + std::to_string(H) +
-                  "x" + std::to_string(W) + " image, got " + t.describe());
-    flat.push_back(t.contiguous().view({B * S, ph * pw, cfg_.dim_in}));
-  }
+  const HeadInputs in = flatten_head_inputs(feats, projected, "DPT", H, W, ps, cfg_.dim_in, stages_);
+  const int64_t B = in.B, S = in.S;
+  const std::vector<Tensor>& flat = in.flat;
   const int64_t h_out = static_cast<int64_t>(static_cast<double>(ph * ps) / cfg_.down_ratio);
   const int64_t w_out = static_cast<int64_t>(static_cast<double>(pw * ps) / cfg_.down_ratio);
   HeadOutput out;
@@ -71,18 +61,26 @@ HeadOutput DPT::forward(const std::vector<Tensor>& feats, int64_t H, int64_t W, 
   }
   if (cfg_.use_sky_head) out.sky = Tensor::empty({B, S, h_out, w_out});
   for (int64_t v0 = 0; v0 < B * S; v0 += kChunk)
-    forward_chunk(flat, v0, std::min(kChunk, B * S - v0), H, W, out, hooks);
+    forward_chunk(flat, v0, std::min(kChunk, B * S - v0), H, W, out, hooks, projected);
   return out;
 }
 
+Tensor DPT::project_feature(int k, const Tensor& feat, int64_t H, int64_t W) const {
+  return stages_.project(k, feat, H / cfg_.patch_size, W / cfg_.patch_size);
+}
+
 void DPT::forward_chunk(const std::vector<Tensor>& feats, int64_t v0, int64_t n, int64_t H, int64_t W, HeadOutput& out,
-                        const HeadHooks* hooks) const {
+                        const HeadHooks* hooks, bool projected) const {
   const int64_t ph = H / cfg_.patch_size, pw = W / cfg_.patch_size, d = cfg_.dim_in;
 
   // 1) Per stage: tokens -> (n, ph, pw, C) map (already NHWC), 1x1 projection, optional
   //    pos-embed, resize, scratch adapter.
-  const auto map = [&](int k) { return feats[k].slice(0, v0, v0 + n).view({n, ph, pw, d}); };
-  const std::array<Tensor, 4> rn = stages_.forward(map, cfg_.pos_embed ? &pos_embed_ : nullptr, W, H, hooks, v0);
+  const auto map = [&](int k) {
+    const Tensor views = feats[k].slice(0, v0, v0 + n);
+    return projected ? views : views.view({n, ph, pw, d});
+  };
+  const std::array<Tensor, 4> rn =
+      stages_.forward(map, cfg_.pos_embed ? &pos_embed_ : nullptr, W, H, hooks, v0, projected);
 
   // 2) _fuse, level 4 -> 1, then output_conv1 and the upsampling to the output size.
   Tensor fused = refine_[3].forward(rn[3], nullptr, hw(rn[2]));

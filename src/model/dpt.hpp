@@ -23,14 +23,18 @@ class DPT {
   // feats: the four tapped backbone features, each (B, S, Np, dim_in) f32, patch tokens only,
   // Np = (H / patch)(W / patch). DPT has no aux branch; compute_aux is accepted for a common
   // call signature and ignored.
+  // projected: feats are project_feature()'s outputs instead of the tapped tokens.
   HeadOutput forward(const std::vector<Tensor>& feats, int64_t H, int64_t W, bool compute_aux = false,
-                     const HeadHooks* hooks = nullptr) const;
+                     const HeadHooks* hooks = nullptr, bool projected = false) const;
+  // Stage k's input through its 1x1 projection, (B, S, ph, pw, out_channels[k]), for a caller that
+  // projects each tapped feature as the backbone produces it (a quarter of the memory or less).
+  Tensor project_feature(int k, const Tensor& feat, int64_t H, int64_t W) const;
 
   const HeadConfig& config() const { return cfg_; }
 
  private:
   void forward_chunk(const std::vector<Tensor>& feats, int64_t v0, int64_t n, int64_t H, int64_t W, HeadOutput& out,
-                     const HeadHooks* hooks) const;
+                     const HeadHooks* hooks, bool projected) const;
 
   HeadConfig cfg_;
   HeadActivation activation_ = HeadActivation::Exp, conf_activation_ = HeadActivation::Expp1;

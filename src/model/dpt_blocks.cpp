@@ -125,16 +125,46 @@ DptStages::DptStages(const Weights& w, int64_t dim_in, const std::vector<int>& o
 }
 
 std::array<Tensor, 4> DptStages::forward(const std::function<Tensor(int k)>& map, const UvPosEmbed* pe, int64_t W,
-                                         int64_t H, const HeadHooks* hooks, int64_t v0) const {
+                                         int64_t H, const HeadHooks* hooks, int64_t v0, bool projected) const {
   std::array<Tensor, 4> rn;
   for (int k = 0; k < 4; ++k) {
-    Tensor x = projects[k].forward(map(k));
+    Tensor x = projected ? map(k) : projects[k].forward(map(k));
     if (pe) pe->add_(x, W, H);
     x = resize[k].forward(x);
     if (hooks && hooks->tap) hooks->tap("resize." + std::to_string(k), v0, x);
     rn[k] = layer_rn[k].forward(x);
   }
   return rn;
+}
+
+Tensor DptStages::project(int k, const Tensor& tokens, int64_t ph, int64_t pw) const {
+  const int64_t B = tokens.size(0), S = tokens.size(1);
+  const Tensor y = projects[k].forward(tokens.contiguous().view({B * S, ph, pw, tokens.size(3)}));
+  return y.view({B, S, ph, pw, y.size(3)});
+}
+
+HeadInputs flatten_head_inputs(const std::vector<Tensor>& feats, bool projected, const std::string& head, int64_t H,
+                               int64_t W, int64_t patch, int64_t dim_in, const DptStages& stages) {
+  DA3_CHECK(feats.size() == 4, head + ": expects 4 feature levels, got " + std::to_string(feats.size()));
+  const int64_t ph = H / patch, pw = W / patch;
+  DA3_CHECK(ph > 0 && pw > 0, head + ": image " + std::to_string(H) + "x" + std::to_string(W) + " is smaller than a patch");
+  HeadInputs in;
+  in.B = feats[0].size(0);
+  in.S = feats[0].dim() > 1 ? feats[0].size(1) : 0;
+  for (size_t k = 0; k < 4; ++k) {
+    const Tensor& t = feats[k];
+    const int64_t c = projected ? stages.projects[k].out_channels() : dim_in;
+    const Shape want = projected ? Shape{in.B, in.S, ph, pw, c} : Shape{in.B, in.S, ph * pw, c};
+    if (t.dtype() != DType::F32 || t.shape() != want) {
+      std::string dims;
+      for (int64_t d : want) dims += (dims.empty() ? "" : ", ") + std::to_string(d);
+      throw Error(head + ": feature " + std::to_string(k) + (projected ? " (projected)" : "") + " must be f32 (" + dims +
+                  ") for a " + std::to_string(H) + "x" + std::to_string(W) + " image, got " + t.describe());
+    }
+    in.flat.push_back(projected ? t.contiguous().view({in.B * in.S, ph, pw, c})
+                                : t.contiguous().view({in.B * in.S, ph * pw, c}));
+  }
+  return in;
 }
 
 void run_output_tail(const Tensor& x, int64_t h_out, int64_t w_out, const UvPosEmbed* pe, int64_t W, int64_t H,

@@ -67,11 +67,17 @@ class ResizeLayer {
 // head's weights (w scoped at the head).
 struct DptStages {
   // map(k): stage k's tapped tokens as an (n, ph, pw, dim_in) NHWC map, asked for one stage at a
-  // time so only one stage's input is alive. Returns the four scratch adapters' outputs: 1x1
+  // time so only one stage's input is alive — or, with `projected`, that map already through the
+  // stage's 1x1 projection (n, ph, pw, out_channels[k]): project() made it earlier, and the
+  // pos-embed is then added into it in place. Returns the four scratch adapters' outputs: 1x1
   // projection, the UV pos-embed of a W x H image when `pe` is given, resize, layer_rn.
   // `hooks->tap` sees each resized map as "resize.<k>" (views from v0).
   std::array<Tensor, 4> forward(const std::function<Tensor(int k)>& map, const UvPosEmbed* pe, int64_t W, int64_t H,
-                                const HeadHooks* hooks, int64_t v0) const;
+                                const HeadHooks* hooks, int64_t v0, bool projected = false) const;
+  // Stage k's 1x1 projection of tokens (B, S, ph·pw, dim_in) -> (B, S, ph, pw, out_channels[k]).
+  // A head's inputs projected as the backbone produces them take out_channels[k] floats a token
+  // instead of dim_in (DA3-SMALL: 720 instead of 3,072 over the four stages).
+  Tensor project(int k, const Tensor& tokens, int64_t ph, int64_t pw) const;
 
   std::array<nn::Conv2d, 4> projects;  // 1x1, dim_in -> out_channels[k]
   std::array<ResizeLayer, 4> resize;
@@ -79,6 +85,16 @@ struct DptStages {
   DptStages() = default;
   DptStages(const Weights& w, int64_t dim_in, const std::vector<int>& out_channels, int64_t features);
 };
+
+// A DPT-style head's four inputs with the batch flattened: the tapped tokens (B, S, ph·pw,
+// dim_in) as (B·S, ph·pw, dim_in), or, `projected`, DptStages::project's (B, S, ph, pw, oc_k) as
+// (B·S, ph, pw, oc_k). Checks the shapes against an H x W image, naming `head` in the error.
+struct HeadInputs {
+  std::vector<Tensor> flat;
+  int64_t B = 0, S = 0;
+};
+HeadInputs flatten_head_inputs(const std::vector<Tensor>& feats, bool projected, const std::string& head, int64_t H,
+                               int64_t W, int64_t patch, int64_t dim_in, const DptStages& stages);
 
 // Binds nn.Conv2d(in, out, k, stride, padding, bias) stored under `name` ("<name>.weight",
 // "<name>.bias"), checking the shapes; it computes in w.conv_dtype().

@@ -91,22 +91,11 @@ DualDPT::DualDPT(const Weights& w, const HeadConfig& cfg) : cfg_(cfg) {
 }
 
 HeadOutput DualDPT::forward(const std::vector<Tensor>& feats, int64_t H, int64_t W, bool compute_aux,
-                            const HeadHooks* hooks) const {
-  DA3_CHECK(feats.size() == 4, "DualDPT: expects 4 feature levels, got " + std::to_string(feats.size()));
+                            const HeadHooks* hooks, bool projected) const {
   const int64_t ps = cfg_.patch_size, ph = H / ps, pw = W / ps;
-  DA3_CHECK(ph > 0 && pw > 0,
-            "DualDPT: image " + std::to_string(H) + "x" + std::to_string(W) + " is smaller than a patch");
-  const int64_t B = feats[0].size(0), S = feats[0].size(1);
-  std::vector<Tensor> flat;
-  for (size_t k = 0; k < 4; ++k) {
-    const Tensor& t = feats[k];
-    DA3_CHECK(t.dtype() == DType::F32 && t.dim() == 4 && t.size(0) == B && t.size(1) == S && t.size(2) == ph * pw &&
-                  t.size(3) == cfg_.dim_in,
-              "DualDPT: feature " + std::to_string(k) + " must be f32 (" + std::to_string(B) + ", " +
-                  std::to_string(S) + ", " + std::to_string(ph * pw) + ", " + std::to_string(cfg_.dim_in) + ") for a " +
-                  std::to_string(H) + "x" + std::to_string(W) + " image, got " + t.describe());
-    flat.push_back(t.contiguous().view({B * S, ph * pw, cfg_.dim_in}));
-  }
+  const HeadInputs in = flatten_head_inputs(feats, projected, "DualDPT", H, W, ps, cfg_.dim_in, stages_);
+  const int64_t B = in.B, S = in.S;
+  const std::vector<Tensor>& flat = in.flat;
   // h_out = int(ph * patch_size / down_ratio), in Python float arithmetic.
   const int64_t h_out = static_cast<int64_t>(static_cast<double>(ph * ps) / cfg_.down_ratio);
   const int64_t w_out = static_cast<int64_t>(static_cast<double>(pw * ps) / cfg_.down_ratio);
@@ -115,7 +104,7 @@ HeadOutput DualDPT::forward(const std::vector<Tensor>& feats, int64_t H, int64_t
   out.depth = vals == 1 ? Tensor::empty({B, S, h_out, w_out}) : Tensor::empty({B, S, h_out, w_out, vals});
   out.depth_conf = Tensor::empty({B, S, h_out, w_out});
   for (int64_t v0 = 0; v0 < B * S; v0 += kChunk)
-    forward_chunk(flat, v0, std::min(kChunk, B * S - v0), H, W, compute_aux, out, hooks);
+    forward_chunk(flat, v0, std::min(kChunk, B * S - v0), H, W, compute_aux, out, hooks, projected);
   if (compute_aux && out.ray.defined()) {
     out.ray = out.ray.view({B, S, out.ray.size(1), out.ray.size(2), kRayChannels - 1});
     out.ray_conf = out.ray_conf.view({B, S, out.ray_conf.size(1), out.ray_conf.size(2)});
@@ -123,16 +112,22 @@ HeadOutput DualDPT::forward(const std::vector<Tensor>& feats, int64_t H, int64_t
   return out;
 }
 
+Tensor DualDPT::project_feature(int k, const Tensor& feat, int64_t H, int64_t W) const {
+  return stages_.project(k, nn::layer_norm(feat, norm_w_, norm_b_, kNormEps), H / cfg_.patch_size, W / cfg_.patch_size);
+}
+
 void DualDPT::forward_chunk(const std::vector<Tensor>& feats, int64_t v0, int64_t n, int64_t H, int64_t W,
-                            bool compute_aux, HeadOutput& out, const HeadHooks* hooks) const {
+                            bool compute_aux, HeadOutput& out, const HeadHooks* hooks, bool projected) const {
   const int64_t ph = H / cfg_.patch_size, pw = W / cfg_.patch_size, d = cfg_.dim_in;
 
   // 1) Per stage: token norm, tokens -> (n, ph, pw, C) map (already NHWC: no permute), 1x1
   //    projection, pos-embed, resize to the stage's scale, scratch adapter.
   const auto map = [&](int k) {
+    if (projected) return feats[k].slice(0, v0, v0 + n);
     return nn::layer_norm(feats[k].slice(0, v0, v0 + n), norm_w_, norm_b_, kNormEps).view({n, ph, pw, d});
   };
-  const std::array<Tensor, 4> rn = stages_.forward(map, cfg_.pos_embed ? &pos_embed_ : nullptr, W, H, hooks, v0);
+  const std::array<Tensor, 4> rn =
+      stages_.forward(map, cfg_.pos_embed ? &pos_embed_ : nullptr, W, H, hooks, v0, projected);
 
   // 2) _fuse: the main and aux chains read the same adapters, level 4 -> 1.
   Tensor main = refine_[3].forward(rn[3], nullptr, hw(rn[2]));

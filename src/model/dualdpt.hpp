@@ -24,15 +24,19 @@ class DualDPT {
   // feats: the four tapped backbone features, each (B, S, Np, dim_in) f32, patch tokens only,
   // Np = (H / patch)(W / patch). compute_aux: also run the ray branch (needed for use_ray_pose
   // only; with a camera decoder the reference computes it and throws it away).
+  // projected: feats are project_feature()'s outputs instead of the tapped tokens.
   HeadOutput forward(const std::vector<Tensor>& feats, int64_t H, int64_t W, bool compute_aux,
-                     const HeadHooks* hooks = nullptr) const;
+                     const HeadHooks* hooks = nullptr, bool projected = false) const;
+  // Stage k's input through the token norm and its 1x1 projection, (B, S, ph, pw,
+  // out_channels[k]), for a caller that projects each tapped feature as the backbone produces it.
+  Tensor project_feature(int k, const Tensor& feat, int64_t H, int64_t W) const;
 
   const HeadConfig& config() const { return cfg_; }
 
  private:
   // _forward_impl on views [v0, v0 + n) of the flattened (B·S) batch, writing into `out`.
   void forward_chunk(const std::vector<Tensor>& feats, int64_t v0, int64_t n, int64_t H, int64_t W, bool compute_aux,
-                     HeadOutput& out, const HeadHooks* hooks) const;
+                     HeadOutput& out, const HeadHooks* hooks, bool projected) const;
 
   HeadConfig cfg_;
   HeadActivation activation_ = HeadActivation::Exp, conf_activation_ = HeadActivation::Expp1;

@@ -92,7 +92,8 @@ Tensor DinoVisionTransformer::prepare_tokens(const Tensor& x) const {
 
 BackboneOutput DinoVisionTransformer::forward(const Tensor& x, const Tensor& cam_token, RefViewStrategy strategy,
                                               const AttentionOptions& attn, const BackboneHooks* hooks,
-                                              const std::vector<int>& export_layers) const {
+                                              const std::vector<int>& export_layers,
+                                              const std::function<Tensor(int, const Tensor&)>& feature_sink) const {
   DA3_CHECK(x.dim() == 5 && x.size(2) == 3 && x.dtype() == DType::F32,
             "backbone: input must be (B, S, 3, H, W) f32, got " + x.describe());
   const int64_t B = x.size(0), S = x.size(1), H = x.size(3), W = x.size(4);
@@ -185,7 +186,7 @@ BackboneOutput DinoVisionTransformer::forward(const Tensor& x, const Tensor& cam
       } else {
         nn::layer_norm(feat, norm_w_, norm_b_, kFinalNormEps, feat);
       }
-      out.features.push_back(feat);
+      out.features.push_back(feature_sink ? feature_sink(static_cast<int>(out.features.size()), feat) : feat);
     }
   }
   return out;
