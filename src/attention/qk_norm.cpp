@@ -51,28 +51,31 @@ void qk_layer_norm_inplace(Tensor& x, const Tensor& weight, const Tensor& bias, 
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t i0 = r / (d1 * d2), i1 = (r / d2) % d1, i2 = r % d2;
       void* row = base + (i0 * s0 + i1 * s1 + i2 * s2) * esize;
-      kernels::load_row_f32(row, x.dtype(), D, t.data());
+      // f32 rows are normalised where they are (no copy in and out); bf16 / f16 via a float row.
+      const bool in_place = x.dtype() == DType::F32;
+      float* tr = in_place ? static_cast<float*>(row) : t.data();
+      if (!in_place) kernels::load_row_f32(row, x.dtype(), D, tr);
       // Mean and biased variance accumulated in double: exact enough that fp32 rounding of the
       // result is the only error left.
       // (simd reductions: the lanes' partial sums change nothing at double precision that fp32
       // rounding would show, and a serial chain of adds costs ~4x.)
       double mean = 0.0;
       #pragma omp simd reduction(+ : mean)
-      for (int64_t d = 0; d < D; ++d) mean += t[d];
+      for (int64_t d = 0; d < D; ++d) mean += tr[d];
       mean /= static_cast<double>(D);
       double var = 0.0;
       #pragma omp simd reduction(+ : var)
-      for (int64_t d = 0; d < D; ++d) var += (t[d] - mean) * (t[d] - mean);
+      for (int64_t d = 0; d < D; ++d) var += (tr[d] - mean) * (tr[d] - mean);
       var /= static_cast<double>(D);
       const float inv = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
       const float m = static_cast<float>(mean);
       for (int64_t d = 0; d < D; ++d) {
-        float y = (t[d] - m) * inv;
+        float y = (tr[d] - m) * inv;
         if (w) y *= w[d];
         if (bb) y += bb[d];
-        t[d] = y;
+        tr[d] = y;
       }
-      kernels::store_row_f32(t.data(), x.dtype(), D, row);
+      if (!in_place) kernels::store_row_f32(tr, x.dtype(), D, row);
     }
   }
 }
