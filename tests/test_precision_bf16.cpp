@@ -130,6 +130,8 @@ TEST(PrecisionBf16, CliSaysWhatTheCpuRuns) {
   ASSERT_EQ(r.rc, 0) << r.output;
   EXPECT_NE(r.output.find("Fast precisions on cpu: " + cpu_fast_precisions()), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("AMX: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Depth heads under --precision bf16: " + bf16_heads_description()), std::string::npos)
+      << r.output;
 }
 
 TEST(LinearBf16, CloseToF32ButNotEqual) {

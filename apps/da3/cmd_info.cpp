@@ -5,6 +5,7 @@
 #include "da3/attention.hpp"
 #include "da3/cpu.hpp"
 #include "da3/cuda.hpp"
+#include "da3/model.hpp"
 #include "da3/threads.hpp"
 #include "da3/version.hpp"
 #include "nn/conv.hpp"
@@ -25,6 +26,7 @@ Action add_info_command(CLI::App& app) {
                              : f.amx_bf16  ? "listed by CPUID but the OS refused the tile permission"
                                            : "not present");
     std::printf("Fast precisions on cpu: %s\n", cpu_fast_precisions().c_str());
+    std::printf("Depth heads under --precision bf16: %s\n", bf16_heads_description().c_str());
     std::printf("Threads: %d\n", num_threads());
     std::printf("CUDA: %s\n", cuda_status().c_str());
     for (const CudaDevice& d : cuda_devices()) {

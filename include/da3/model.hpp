@@ -14,6 +14,10 @@ namespace da3 {
 
 enum class Precision { F32, BF16 };
 
+// What the depth heads compute in under Precision::BF16 on this machine, in words (for
+// `da3 info`): fp32 as the reference, or bf16 convolutions where DA3_HEAD_BF16=1 and AMX allow.
+std::string bf16_heads_description();
+
 struct ModelOptions {
   // CUDA: the ViT backbone (patch embedding, blocks, norms, attention) and the camera decoder run
   // on GPU cuda:<device_index>, weights uploaded on first use; the depth heads still run on the

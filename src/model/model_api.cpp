@@ -69,6 +69,12 @@ bool head_convs_in_bf16() {
 }
 }  // namespace
 
+std::string bf16_heads_description() {
+  if (head_convs_in_bf16()) return "bf16 convolutions on AMX, last 1x1 layers fp32 (DA3_HEAD_BF16=1)";
+  return std::string("fp32, as the reference (DA3_HEAD_BF16=1: bf16 convolutions") +
+         (cpu_features().amx_usable ? ", on this CPU's AMX)" : "; needs AMX, which this CPU lacks)");
+}
+
 Model Model::load(const std::string& dir, const ModelOptions& options) {
   if (options.device == Device::CUDA) cuda_set_device(options.device_index);
   check_precision_supported(options);
