@@ -162,6 +162,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.manual_seed(args.seed)
     wrapper = build(args.preset, args.seed)
+    if args.gs:
+        net = wrapper.model.da3 if hasattr(wrapper.model, "da3") else wrapper.model
+        if getattr(net, "gs_head", None) is None:
+            raise SystemExit(f"--gs: {args.preset} has no Gaussian head; the presets with one are da3-giant and "
+                             "da3nested-giant-large")
     args.out.mkdir(parents=True, exist_ok=True)
     if not (args.out / "model.safetensors").exists():
         wrapper.save_pretrained(str(args.out))
