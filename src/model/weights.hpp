@@ -37,9 +37,9 @@ class Weights {
   // layers) simply do not ask.
   void set_matmul_dtype(DType t) { state_->matmul_dtype = t; }
   DType matmul_dtype() const { return state_->matmul_dtype; }
-  // The dtype the heads' convolutions compute in: BF16 only where the model runs bf16 on a CPU
-  // with AMX (oneDNN's AMX convolutions beat our fp32 Winograd there; elsewhere they do not).
-  // The heads' last layers (the 1x1 convolutions that produce the outputs) stay f32.
+  // The dtype the heads' convolutions compute in: F32 (as the reference), BF16 only with
+  // --precision bf16, DA3_HEAD_BF16=1 and AMX (model_api.cpp says why). The heads' last layers
+  // (the 1x1 convolutions that produce the outputs) stay f32 either way (bind_output_conv2d).
   void set_conv_dtype(DType t) { state_->conv_dtype = t; }
   DType conv_dtype() const { return state_->conv_dtype; }
 

@@ -54,7 +54,7 @@ Tensor relu(const Tensor& x) {
   return y;
 }
 
-Tensor to_bf16_parallel(const Tensor& x, bool relu) {
+Tensor to_bf16_parallel(const Tensor& x) {
   check(x, "to_bf16_parallel");
   Tensor out = Tensor::empty(x.shape(), DType::BF16);
   const float* src = x.data_as<float>();
@@ -62,20 +62,8 @@ Tensor to_bf16_parallel(const Tensor& x, bool relu) {
   const int64_t n = x.numel();
   constexpr int64_t kChunk = 1 << 14;
   #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; i += kChunk) {
-    const int64_t len = std::min(kChunk, n - i);
-    if (!relu) {
-      f32_to_bf16(src + i, dst + i, static_cast<size_t>(len));
-      continue;
-    }
-    float tmp[1024];  // relu into a cache-resident buffer, then the vectorised rounding
-    for (int64_t j = 0; j < len; j += 1024) {
-      const int64_t m = std::min<int64_t>(1024, len - j);
-      #pragma omp simd
-      for (int64_t k = 0; k < m; ++k) tmp[k] = src[i + j + k] > 0.f ? src[i + j + k] : 0.f;
-      f32_to_bf16(tmp, dst + i + j, static_cast<size_t>(m));
-    }
-  }
+  for (int64_t i = 0; i < n; i += kChunk)
+    f32_to_bf16(src + i, dst + i, static_cast<size_t>(std::min(kChunk, n - i)));
   return out;
 }
 

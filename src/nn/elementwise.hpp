@@ -8,8 +8,8 @@ namespace da3::nn {
 Tensor add(const Tensor& a, const Tensor& b);  // a + b
 Tensor relu(const Tensor& x);                  // max(x, 0), leaving x as it is
 // x rounded to bf16 (same shape), split over the threads: one pass at memory speed (single-
-// threaded it was ~10 % of a bf16 DA3-SMALL forward). With `relu`, max(x, 0) on the way.
-Tensor to_bf16_parallel(const Tensor& x, bool relu = false);
+// threaded it was ~10 % of a bf16 DA3-SMALL forward).
+Tensor to_bf16_parallel(const Tensor& x);
 // SwiGLU of the fused w12 output (..., 2h) -> (..., h): silu(x[..., :h]) * x[..., h:]
 // (the reference's SwiGLUFFNFused between w12 and w3).
 Tensor swiglu(const Tensor& x12);

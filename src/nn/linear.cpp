@@ -46,21 +46,20 @@ struct Linear::Impl {
   // layout for this matmul, once, and a mapped view's pages are dropped (so still one resident
   // copy): brgemm then skips its per-call copy of B (973x384x1536 on a Sapphire Rapids: 2.99 ->
   // 2.71 ms fp32; bf16 on Zen 4 2.6 vs 3.2 ms, docs/perf.md). A bf16 layer holds an owned bf16
-  // copy (half the resident weight memory), packed the same way; plain_bf16 only if some row
+  // copy (half the resident weight memory), packed the same way; `plain` only if some row
   // count cannot take that layout (never seen). Where the packed layout is plain, nothing moves.
   Tensor weight;
   dnnl::memory::desc wei_md;
   bool weight_in_place = false;
   bool packed = false;  // the first CPU forward's repacking done (or found unnecessary)
-  Tensor plain_bf16;
-  Tensor plain_f32;  // (out, in) plain, rebuilt from the packed copy only if needed (CUDA, such an M)
+  Tensor plain;  // (out, in) in the compute dtype, unpacked again only if needed (CUDA, such an M)
   Tensor bias;  // (out,) f32 or undefined, owned
   std::mutex mu;
   struct Entry {
     dnnl::matmul prim;
     dnnl::memory::desc scratchpad;
     bool manual_epilogue = false;  // scale / accumulate applied by our loop, not post-ops
-    bool plain_weights = false;    // reads plain_bf16 / plain_f32 (this M refused the packed layout)
+    bool plain_weights = false;    // reads `plain` (this M refused the packed layout)
   };
   std::map<Key, Entry> cache;
 };
@@ -159,20 +158,21 @@ void Linear::pack_weight_locked() const {
     da3::detail::drop_file_pages(plain.data(), static_cast<size_t>(plain.numel()) * sizeof(float));
 }
 
-// The (out, in) f32 weight the CUDA path uploads: the layer's own, or, if a CPU forward packed it
-// already, a plain copy rebuilt from the packed one (caller holds impl->mu).
-Tensor Linear::plain_f32_weight_locked() const {
-  const dnnl::memory::desc plain({in_, out_}, dt::f32, tag::ba);
+// The weight as plain (out, in) in the compute dtype: the layer's own while unpacked, else a copy
+// unpacked once from the packed one — for the CUDA path (f32), or a row count whose matmul
+// refuses the packed layout (caller holds impl->mu).
+Tensor Linear::plain_weight_locked() const {
+  const dnnl::memory::desc plain({in_, out_}, dnnl_type(impl_->weight.dtype()), tag::ba);
   if (impl_->wei_md == plain) return impl_->weight;
-  if (!impl_->plain_f32.defined()) {
-    impl_->plain_f32 = Tensor::empty({out_, in_});
+  if (!impl_->plain.defined()) {
+    impl_->plain = Tensor::empty({out_, in_}, impl_->weight.dtype());
     auto& eng = cpu_engine();
-    dnnl::memory from(impl_->wei_md, eng, impl_->weight.data()), to(plain, eng, impl_->plain_f32.data());
+    dnnl::memory from(impl_->wei_md, eng, impl_->weight.data()), to(plain, eng, impl_->plain.data());
     dnnl::stream s(eng);
     dnnl::reorder(from, to).execute(s, from, to);
     s.wait();
   }
-  return impl_->plain_f32;
+  return impl_->plain;
 }
 
 Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {
@@ -188,7 +188,7 @@ Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {
     Tensor w;
     {
       std::lock_guard<std::mutex> lk(impl_->mu);
-      w = plain_f32_weight_locked();
+      w = plain_weight_locked();
     }
     return cuda_ops::linear(w, impl_->bias, x, ep, name_);
 #endif
@@ -260,15 +260,7 @@ Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {
         pd = make_pd(false, plain);
         manual = true;
       }
-      if (plain && !bf16) plain_f32_weight_locked();
-      if (plain && bf16 && !impl_->plain_bf16.defined()) {
-        impl_->plain_bf16 = Tensor::empty({out_, in_}, DType::BF16);
-        dnnl::memory from(impl_->wei_md, eng, impl_->weight.data());
-        dnnl::memory to({{in_, out_}, dt::bf16, tag::ba}, eng, impl_->plain_bf16.data());
-        dnnl::stream rs(eng);
-        dnnl::reorder(from, to).execute(rs, from, to);
-        rs.wait();
-      }
+      if (plain) plain_weight_locked();
       Impl::Entry e{dnnl::matmul(pd), pd.scratchpad_desc(), manual, plain};
       it = impl_->cache.emplace(key, std::move(e)).first;
     }
@@ -281,8 +273,7 @@ Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {
   dnnl::memory src({{m, in_}, src_t, tag::ab}, eng, xc.data());
   dnnl::memory dst({{m, out_}, dst_t, tag::ab}, eng, manual ? tmp.data() : y.data());
   dnnl::memory wei = entry->plain_weights
-                        ? dnnl::memory({{in_, out_}, wei_t, tag::ba}, eng,
-                                       bf16 ? impl_->plain_bf16.data() : impl_->plain_f32.data())
+                        ? dnnl::memory({{in_, out_}, wei_t, tag::ba}, eng, impl_->plain.data())
                         : dnnl::memory(impl_->wei_md, eng, impl_->weight.data());
   std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}};
   if (impl_->bias.defined())

@@ -51,7 +51,7 @@ class Linear {
   struct Impl;
   void pack_weight_locked() const;
   void pack_weight(const Tensor& w) const;
-  Tensor plain_f32_weight_locked() const;
+  Tensor plain_weight_locked() const;
   std::shared_ptr<Impl> impl_;
   int64_t in_ = 0, out_ = 0;
   DType compute_ = DType::F32;
