@@ -161,6 +161,10 @@ class FlashCpuAmx {
     const __m512i lo = _mm512_load_si512(kLo);
     const __m512i hi = _mm512_add_epi16(lo, _mm512_set1_epi16(16));
     for (int64_t j = 0; j < nk_pad_; j += 2) {
+      for (int64_t i = j + kPrefetchRows; i < std::min(p_.nk, j + kPrefetchRows + 2); ++i) {
+        prefetch_row(p_.k, b, i, h, D_);
+        prefetch_row(p_.v, b, i, h, D_);
+      }
       for (int64_t i = 0; i < 2; ++i) {
         if (j + i < p_.nk) load_row_bf16(p_.k, b, j + i, h, tmp, row[i]);
         else std::fill(row[i], row[i] + D_, uint16_t{0});
@@ -284,6 +288,7 @@ class FlashCpuAmx {
     float* rowsum = at<float>(ws, sum_);
     float* tmp = at<float>(ws, row_);
 
+    prefetch_block_rows(p_, b, h, q0, rows, kBQ);
     for (int64_t r = 0; r < rows; ++r) load_row_bf16(p_.q, b, q0 + r, h, tmp, qp + r * D_);
     std::fill(qp + rows * D_, qp + kBQ * D_, uint16_t{0});
     std::fill(o, o + kBQ * D_, 0.f);

@@ -126,6 +126,10 @@ class FlashCpuBf16 {
     float* tmp = at<float>(ws, row_);
     alignas(64) uint16_t row[512];  // head dims up to 512 (checked in attention_flash_avx512bf16)
     for (int64_t j = 0; j < nk_pad_; ++j) {
+      if (j + kPrefetchRows < p_.nk) {
+        prefetch_row(p_.k, b, j + kPrefetchRows, h, D_);
+        prefetch_row(p_.v, b, j + kPrefetchRows, h, D_);
+      }
       if (j < p_.nk) load_row_bf16(p_.k, b, j, h, tmp, row);
       else std::fill(row, row + D_, uint16_t{0});
       uint16_t* panel = kp + (j / NR) * D_ * NR + (j % NR) * 2;
@@ -258,6 +262,7 @@ class FlashCpuBf16 {
     const int64_t strips = ceil_div(rows, MR);
     const int64_t prow = strips * MR;
 
+    prefetch_block_rows(p_, b, h, q0, rows, BQ_);
     for (int64_t r = 0; r < rows; ++r) load_row_bf16(p_.q, b, q0 + r, h, tmp, qp + r * D_);
     std::fill(qp + rows * D_, qp + prow * D_, uint16_t{0});
     std::fill(o, o + prow * Dp_, 0.f);

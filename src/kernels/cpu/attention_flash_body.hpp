@@ -152,6 +152,10 @@ class FlashCpu {
     float* vp = ws + vp_off_;
     float* row = ws + row_off_;
     for (int64_t j = 0; j < nk_pad_; ++j) {
+      if (j + kPrefetchRows < p_.nk) {
+        prefetch_row(p_.k, b, j + kPrefetchRows, h, D_);
+        prefetch_row(p_.v, b, j + kPrefetchRows, h, D_);
+      }
       if (j < p_.nk) {
         load_row_f32(row_ptr(p_.k, b, j, h), p_.k.dtype, D_, row);
         round_row(row, D_, p_.compute);
@@ -304,6 +308,8 @@ class FlashCpu {
     const int64_t strips = ceil_div(rows, MR);
     const int64_t prow = strips * MR;  // rows including the zero padding of the last strip
 
+    // Strided rows the prefetcher misses: the next block's Q, this block's output.
+    prefetch_block_rows(p_, b, h, q0, rows, BQ_);
     for (int64_t r = 0; r < rows; ++r) {
       float* qr = qp + r * D_;
       load_row_f32(row_ptr(p_.q, b, q0 + r, h), p_.q.dtype, D_, qr);
