@@ -8,6 +8,7 @@
 #include "da3/attention.hpp"
 #include "da3/threads.hpp"
 #include "kernels/cpu/attention_rows.hpp"
+#include "kernels/cpu/layer_norm_row.hpp"
 
 #ifdef DA3_WITH_CUDA
 #include "attention/cuda_path.hpp"
@@ -38,6 +39,7 @@ void qk_layer_norm_inplace(Tensor& x, const Tensor& weight, const Tensor& bias, 
   }
   const float* w = weight.defined() ? weight.data_as<float>() : nullptr;
   const float* bb = bias.defined() ? bias.data_as<float>() : nullptr;
+  const kernels::LayerNormRowFn row_fn = kernels::layer_norm_row();
 
   const int64_t d0 = x.size(0), d1 = x.size(1), d2 = x.size(2);
   const int64_t s0 = x.stride(0), s1 = x.stride(1), s2 = x.stride(2);
@@ -55,26 +57,7 @@ void qk_layer_norm_inplace(Tensor& x, const Tensor& weight, const Tensor& bias, 
       const bool in_place = x.dtype() == DType::F32;
       float* tr = in_place ? static_cast<float*>(row) : t.data();
       if (!in_place) kernels::load_row_f32(row, x.dtype(), D, tr);
-      // Mean and biased variance accumulated in double: exact enough that fp32 rounding of the
-      // result is the only error left.
-      // (simd reductions: the lanes' partial sums change nothing at double precision that fp32
-      // rounding would show, and a serial chain of adds costs ~4x.)
-      double mean = 0.0;
-      #pragma omp simd reduction(+ : mean)
-      for (int64_t d = 0; d < D; ++d) mean += tr[d];
-      mean /= static_cast<double>(D);
-      double var = 0.0;
-      #pragma omp simd reduction(+ : var)
-      for (int64_t d = 0; d < D; ++d) var += (tr[d] - mean) * (tr[d] - mean);
-      var /= static_cast<double>(D);
-      const float inv = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
-      const float m = static_cast<float>(mean);
-      for (int64_t d = 0; d < D; ++d) {
-        float y = (tr[d] - m) * inv;
-        if (w) y *= w[d];
-        if (bb) y += bb[d];
-        tr[d] = y;
-      }
+      row_fn(tr, D, w, bb, eps, tr);
       if (!in_place) kernels::store_row_f32(tr, x.dtype(), D, row);
     }
   }

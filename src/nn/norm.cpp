@@ -3,6 +3,8 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu/layer_norm_row.hpp"
+
 #ifdef DA3_WITH_CUDA
 #include "nn/cuda_ops.hpp"
 #endif
@@ -51,6 +53,7 @@ void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float
   float* op = out.data_as<float>();
   // Output offsets follow the output's own strides (it may be a different view than x).
   const bool same_layout = out.strides() == x.strides();
+  const kernels::LayerNormRowFn row_fn = kernels::layer_norm_row();
   for_each_row(x, [&](int64_t r, int64_t xoff) {
     int64_t ooff = xoff;
     if (!same_layout) {
@@ -61,24 +64,7 @@ void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float
         rem /= out.size(d);
       }
     }
-    const float* xr = xp + xoff;
-    float* orow = op + ooff;
-    // Two passes in float with a shifted mean: matches torch to ~1 ulp per element. The sums run
-    // in vector lanes (simd reduction): a serial float sum is a 384-add dependency chain per row,
-    // which made LayerNorm ~1.5 % of a DA3-SMALL forward.
-    float mean = 0.f;
-    #pragma omp simd reduction(+ : mean)
-    for (int64_t i = 0; i < c; ++i) mean += xr[i];
-    mean /= static_cast<float>(c);
-    float var = 0.f;
-    #pragma omp simd reduction(+ : var)
-    for (int64_t i = 0; i < c; ++i) {
-      const float d = xr[i] - mean;
-      var += d * d;
-    }
-    var /= static_cast<float>(c);
-    const float rstd = 1.f / std::sqrt(var + eps);
-    for (int64_t i = 0; i < c; ++i) orow[i] = (xr[i] - mean) * rstd * w[i] + b[i];
+    row_fn(xp + xoff, c, w, b, eps, op + ooff);
   });
 }
 
