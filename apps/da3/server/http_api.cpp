@@ -294,8 +294,9 @@ void HttpApi::install_routes() {
     if (stem.empty()) throw ApiError(500, "internal", "the depth16 result is missing");
     const json meta = json::parse(read_text(out / (stem + ".json")));
     const std::string png = read_text(out / (stem + ".png"));
+    // %.17g: the exact double of the sidecar JSON (9 digits lost up to 5e-9 of it).
     char scale[32];
-    std::snprintf(scale, sizeof scale, "%.9g", meta.at("scale").get<double>());
+    std::snprintf(scale, sizeof scale, "%.17g", meta.at("scale").get<double>());
     const auto with_text = add_png_text(std::vector<uint8_t>(png.begin(), png.end()),
                                         {{"depth_scale", scale},
                                          {"depth_unit", meta.value("unit", "")},
