@@ -1,5 +1,7 @@
 #include "model/weights.hpp"
 
+#include <utility>
+
 #include "core/finite.hpp"
 
 namespace da3::model {
@@ -23,7 +25,9 @@ Tensor Weights::get(const std::string& name, const Shape& shape) const {
 Tensor Weights::get_stored(const std::string& name, const Shape& shape) const {
   const std::string full = prefix_ + name;
   if (!state_->ckpt->contains(full)) {
-    state_->missing.push_back(full + (shape.empty() ? "" : " " + shape_str(shape)));
+    std::string entry = full;  // appended in steps: GCC 12 warns (-Wrestrict, falsely) on `" " + str`
+    if (!shape.empty()) entry.append(" ").append(shape_str(shape));
+    state_->missing.push_back(std::move(entry));
     return Tensor::zeros(shape.empty() ? Shape{1} : shape);
   }
   state_->used.insert(full);

@@ -22,11 +22,12 @@ struct Avx2 {
   static reg mul(reg a, reg c) { return _mm256_mul_ps(a, c); }
   static dacc dzero() { return {_mm256_setzero_pd(), _mm256_setzero_pd()}; }
   static dacc dset1(double v) { return {_mm256_set1_pd(v), _mm256_set1_pd(v)}; }
-  static __m256d lo(reg v) { return _mm256_cvtps_pd(_mm256_castps256_ps128(v)); }
-  static __m256d hi(reg v) { return _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)); }
-  static dacc add_widened(dacc a, reg v) { return {_mm256_add_pd(a.lo, lo(v)), _mm256_add_pd(a.hi, hi(v))}; }
-  static dacc add_sq_dev_widened(dacc a, reg v, dacc m) {
-    const __m256d dl = _mm256_sub_pd(lo(v), m.lo), dh = _mm256_sub_pd(hi(v), m.hi);
+  // The 8 floats at p as two 4-lane double vectors.
+  static __m256d lo(const float* p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
+  static __m256d hi(const float* p) { return _mm256_cvtps_pd(_mm_loadu_ps(p + 4)); }
+  static dacc add_widened(dacc a, const float* p) { return {_mm256_add_pd(a.lo, lo(p)), _mm256_add_pd(a.hi, hi(p))}; }
+  static dacc add_sq_dev_widened(dacc a, const float* p, dacc m) {
+    const __m256d dl = _mm256_sub_pd(lo(p), m.lo), dh = _mm256_sub_pd(hi(p), m.hi);
     return {_mm256_fmadd_pd(dl, dl, a.lo), _mm256_fmadd_pd(dh, dh, a.hi)};
   }
   static double dsum(dacc a) {

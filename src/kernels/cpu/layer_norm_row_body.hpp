@@ -3,9 +3,10 @@
 // pattern) and compiled by layer_norm_row_avx2.cpp / _avx512.cpp with their own -m flags. In an
 // anonymous namespace: each ISA's file gets a private copy.
 //
-// V provides: width (floats per vector); load / store of a full vector; sum_f64 (the lanes of a
-// float vector, widened to double, added into two double accumulators); fma etc. Tails shorter
-// than a vector run the scalar loop with the same arithmetic.
+// V provides: width (floats per vector); load / store / arithmetic of float vectors; dacc, a pair
+// of double accumulators that add_widened / add_sq_dev_widened feed with one vector's worth of
+// floats widened to double, and dsum. Tails shorter than a vector run the scalar loop with the
+// same arithmetic.
 #include <cmath>
 #include <cstdint>
 
@@ -17,14 +18,14 @@ void layer_norm_row_body(const float* x, int64_t n, const float* w, const float*
   constexpr int W = V::width;
   const int64_t nv = n / W * W;
   typename V::dacc acc = V::dzero();
-  for (int64_t i = 0; i < nv; i += W) acc = V::add_widened(acc, V::load(x + i));
+  for (int64_t i = 0; i < nv; i += W) acc = V::add_widened(acc, x + i);
   double mean = V::dsum(acc);
   for (int64_t i = nv; i < n; ++i) mean += x[i];
   mean /= static_cast<double>(n);
 
   const typename V::dacc dm = V::dset1(mean);
   acc = V::dzero();
-  for (int64_t i = 0; i < nv; i += W) acc = V::add_sq_dev_widened(acc, V::load(x + i), dm);
+  for (int64_t i = 0; i < nv; i += W) acc = V::add_sq_dev_widened(acc, x + i, dm);
   double var = V::dsum(acc);
   for (int64_t i = nv; i < n; ++i) var += (x[i] - mean) * (x[i] - mean);
   var /= static_cast<double>(n);
