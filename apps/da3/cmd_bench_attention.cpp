@@ -1,7 +1,10 @@
 // `da3 bench attention`: times each attention backend on DA3-shaped problems (ViT-S/B/L/G head
 // counts, head dim 64, the token counts of 1 and 4 views) and prints, per configuration, each
 // backend's median time, GFLOP/s (4·N²·D·heads per call), error against `manual`, and the
-// flash-vs-sdpa speedup. --json writes the same rows as one JSON array. --module times the
+// flash-vs-sdpa speedup. --json writes the same rows as one JSON array. On --device cuda,
+// --cuda-flash-kernels sweeps the CUDA flash kernels (fa2, and each compiled tile of the Hopper
+// sm90 kernel), one flash_attn row each, and --input-dtype stores q, k, v and out in bf16 / f16
+// (what the sm90 kernel reads in place); rates are then TFLOP/s. --module times the
 // model's whole attention module (qkv projection, QK-norm, RoPE, attention, output projection)
 // instead of the attention call alone, so a kernel's gain can be seen against the layer's cost.
 #include <algorithm>
@@ -51,6 +54,8 @@ struct BenchArgs {
   bool module = false;
   std::string json_path;
   std::string device = "cpu";
+  std::vector<std::string> cuda_flash_kernels;  // empty: as configured (DA3_CUDA_FLASH_KERNEL)
+  std::string input_dtype = "f32";              // q, k, v and out as stored (kernel mode)
 };
 
 struct Row {
@@ -60,6 +65,7 @@ struct Row {
   double median_ms, gflops;
   double max_rel_err;  // NaN: not checked (module mode prints "-" and writes null)
   size_t scratch_bytes;
+  std::string kernel;  // AttentionStats::kernel
 };
 
 AttentionOptions bench_options(AttentionBackend be, const std::string& dtype, AttentionStats* stats) {
@@ -199,6 +205,9 @@ int run(const BenchArgs& a) {
     backends.push_back(*b);
   }
   for (const std::string& d : a.dtypes) DA3_CHECK(d == "f32" || d == "bf16", "--dtype: '" + d + "' is not f32 or bf16");
+  DA3_CHECK(a.input_dtype == "f32" || a.input_dtype == "bf16" || a.input_dtype == "f16",
+            "--input-dtype: '" + a.input_dtype + "' is not f32, bf16 or f16");
+  const DType in_dtype = a.input_dtype == "bf16" ? DType::BF16 : a.input_dtype == "f16" ? DType::F16 : DType::F32;
 
   DA3_CHECK(a.device == "cpu" || a.device == "cuda", "--device: '" + a.device + "' is not cpu or cuda");
   const bool gpu = a.device == "cuda";
@@ -206,11 +215,18 @@ int run(const BenchArgs& a) {
                                 "no CUDA path yet; drop --module to time the CUDA attention kernels alone");
   DA3_CHECK(!a.module || a.head_dim % 4 == 0, "--module: RoPE needs a head dim that is a multiple of 4, got " +
                                                   std::to_string(a.head_dim));
+  DA3_CHECK(a.cuda_flash_kernels.empty() || gpu, "--cuda-flash-kernels needs --device cuda");
+  DA3_CHECK(in_dtype == DType::F32 || (gpu && !a.module), "--input-dtype bf16 / f16 needs --device cuda (kernel mode)");
 #ifdef DA3_WITH_CUDA
   DA3_CHECK(!gpu || !cuda_devices().empty(), "--device cuda: no CUDA device (" + cuda_status() + ")");
   auto to_device = [gpu](const Tensor& t) { return gpu ? attn::cuda_copy(t, Device::CUDA) : t; };
   auto to_host = [gpu](const Tensor& t) { return gpu ? attn::cuda_copy(t, Device::CPU) : t; };
-  auto empty_on = [gpu](const Shape& s) { return gpu ? attn::cuda_empty(s, DType::F32) : Tensor::empty(s, DType::F32); };
+  auto empty_on = [gpu, in_dtype](const Shape& s) {
+    return gpu ? attn::cuda_empty(s, in_dtype) : Tensor::empty(s, DType::F32);
+  };
+  for (const std::string& k : a.cuda_flash_kernels) attn::set_cuda_flash_kernel(k);  // checks each spec early
+  attn::set_cuda_flash_kernel("");
+  const std::string kernel_note = gpu ? ", CUDA flash kernel " + attn::cuda_flash_kernel_spec() : std::string();
   const std::string where =
       gpu ? "cuda:0 " + cuda_devices()[0].name
           : "cpu " + cpu_features().brand + " (flash kernel: " + flash_attn_cpu_isa() + ")";
@@ -219,29 +235,35 @@ int run(const BenchArgs& a) {
   auto to_device = [](const Tensor& t) { return t; };
   auto to_host = [](const Tensor& t) { return t; };
   auto empty_on = [](const Shape& s) { return Tensor::empty(s, DType::F32); };
+  const std::string kernel_note;
   const std::string where = "cpu " + cpu_features().brand + " (flash kernel: " + flash_attn_cpu_isa() + ")";
 #endif
   const int threads = num_threads();
   const std::string mode = a.module ? "module" : "kernel";
-  std::printf("da3 bench attention, %s: %s, %d threads, batch %lld, head_dim %lld, repeat %d\n",
+  std::printf("da3 bench attention, %s: %s, %d threads, batch %lld, head_dim %lld, repeat %d, %s operands%s\n",
               a.module ? "module mode (qkv + QK-norm + RoPE + attention + proj; GFLOP/s counts both projections)"
                        : "kernel mode (the attention call alone)",
-              where.c_str(), threads, (long long)a.batch, (long long)a.head_dim, a.repeat);
-  std::printf("%-6s %5s %7s  %-11s %-5s %10s %9s %7s %12s %11s\n", "model", "heads", "tokens", "backend", "dtype",
-              "median_ms", "GFLOP/s", a.peak_gflops > 0 ? "%peak" : "", "max_rel_err", "scratch");
+              where.c_str(), threads, (long long)a.batch, (long long)a.head_dim, a.repeat, dtype_name(in_dtype),
+              kernel_note.c_str());
+  // On the GPU the rates are TFLOP/s (4·B·H·N²·D per call), on the CPU GFLOP/s.
+  const double rate_div = gpu ? 1000.0 : 1.0;
+  std::printf("%-6s %5s %7s  %-11s %-5s %10s %9s %7s %12s %11s  %s\n", "model", "heads", "tokens", "backend", "dtype",
+              "median_ms", gpu ? "TFLOP/s" : "GFLOP/s", a.peak_gflops > 0 ? "%peak" : "", "max_rel_err", "scratch",
+              "kernel");
   std::vector<Row> rows;
-  double flash_ms = 0, sdpa_ms = 0;
+  std::vector<std::pair<std::string, double>> flash_ms;  // (kernel, ms) of this configuration's flash rows
+  double sdpa_ms = 0;
   auto emit = [&](const Row& row) {
     rows.push_back(row);
-    if (row.backend == attention_backend_name(AttentionBackend::FlashAttn)) flash_ms = row.median_ms;
+    if (row.backend == attention_backend_name(AttentionBackend::FlashAttn)) flash_ms.emplace_back(row.kernel, row.median_ms);
     if (row.backend == attention_backend_name(AttentionBackend::Sdpa)) sdpa_ms = row.median_ms;
     char peak[16] = "";
     if (a.peak_gflops > 0) std::snprintf(peak, sizeof peak, "%6.1f%%", 100.0 * row.gflops / a.peak_gflops);
     char err[16] = "-";
     if (!std::isnan(row.max_rel_err)) std::snprintf(err, sizeof err, "%.2e", row.max_rel_err);
-    std::printf("%-6s %5lld %7lld  %-11s %-5s %10.2f %9.1f %7s %12s %11s\n", vit_name(row.heads),
+    std::printf("%-6s %5lld %7lld  %-11s %-5s %10.3f %9.1f %7s %12s %11s  %s\n", vit_name(row.heads),
                 (long long)row.heads, (long long)row.tokens, row.backend.c_str(), row.dtype.c_str(), row.median_ms,
-                row.gflops, peak, err, human_bytes(row.scratch_bytes).c_str());
+                row.gflops / rate_div, peak, err, human_bytes(row.scratch_bytes).c_str(), row.kernel.c_str());
   };
   auto reps_for = [&](AttentionBackend be) { return be == AttentionBackend::Manual ? 1 : std::max(1, a.repeat); };
 
@@ -251,7 +273,8 @@ int run(const BenchArgs& a) {
       model::Attention mod;
       if (a.module) mod = random_attention_module(heads, a.head_dim, 10);
       for (int64_t n : a.tokens) {
-        flash_ms = sdpa_ms = 0;
+        flash_ms.clear();
+        sdpa_ms = 0;
         const double attn_flops = 4.0 * double(n) * double(n) * double(a.head_dim) * double(heads) * double(a.batch);
         if (a.module) {
           const double proj_flops = 2.0 * double(a.batch) * double(n) * double(dim) * double(4 * dim);  // qkv + proj
@@ -280,13 +303,14 @@ int run(const BenchArgs& a) {
             emit(Row{heads, a.head_dim, n, attention_backend_name(be), attention_precision_name(stats.precision),
                      a.device, threads, med, (attn_flops + proj_flops) / (med * 1e-3) * 1e-9,
                      ref.defined() ? max_rel_err(out, ref) : std::numeric_limits<double>::quiet_NaN(),
-                     stats.scratch_bytes});
+                     stats.scratch_bytes, stats.kernel});
           }
         } else {
           const Shape shape{a.batch, n, heads, a.head_dim};
           const Tensor q_host = random_tensor(shape, 1), k_host = random_tensor(shape, 2),
                        v_host = random_tensor(shape, 3);
-          const Tensor q = to_device(q_host), k = to_device(k_host), v = to_device(v_host);
+          const Tensor q = to_device(q_host.to(in_dtype)), k = to_device(k_host.to(in_dtype)),
+                       v = to_device(v_host.to(in_dtype));
           // The error reference: manual on the first two heads (manual on every head of the
           // large configurations would take minutes).
           Tensor ref;
@@ -298,22 +322,35 @@ int run(const BenchArgs& a) {
           }
           for (AttentionBackend be : backends) {
             if (be == AttentionBackend::Manual && n > a.manual_max_tokens) continue;
-            AttentionStats stats;
-            const AttentionOptions opts = bench_options(be, dtype, &stats);
-            Tensor out = empty_on(shape);
-            attention_into(q, k, v, out, opts);  // warm-up (and primitive creation for sdpa)
-            std::vector<double> ms;
-            for (int r = 0; r < reps_for(be); ++r) ms.push_back(time_ms([&] { attention_into(q, k, v, out, opts); }));
-            const double med = median(ms);
-            emit(Row{heads, a.head_dim, n, attention_backend_name(be), attention_precision_name(stats.precision),
-                     a.device, threads, med, attn_flops / (med * 1e-3) * 1e-9,
-                     a.check ? max_rel_err(to_host(out), ref) : 0.0, stats.scratch_bytes});
+            // flash_attn on the GPU: one row per --cuda-flash-kernels entry ("" = as configured).
+            std::vector<std::string> kernels{""};
+            if (be == AttentionBackend::FlashAttn && !a.cuda_flash_kernels.empty()) kernels = a.cuda_flash_kernels;
+            for (const std::string& kernel : kernels) {
+#ifdef DA3_WITH_CUDA
+              if (gpu) attn::set_cuda_flash_kernel(kernel);
+#endif
+              AttentionStats stats;
+              const AttentionOptions opts = bench_options(be, dtype, &stats);
+              Tensor out = empty_on(shape);
+              attention_into(q, k, v, out, opts);  // warm-up (and primitive creation for sdpa)
+              std::vector<double> ms;
+              for (int r = 0; r < reps_for(be); ++r) ms.push_back(time_ms([&] { attention_into(q, k, v, out, opts); }));
+              const double med = median(ms);
+              emit(Row{heads, a.head_dim, n, attention_backend_name(be), attention_precision_name(stats.precision),
+                       a.device, threads, med, attn_flops / (med * 1e-3) * 1e-9,
+                       a.check ? max_rel_err(to_host(out), ref) : 0.0, stats.scratch_bytes, stats.kernel});
+            }
+#ifdef DA3_WITH_CUDA
+            if (gpu) attn::set_cuda_flash_kernel("");
+#endif
           }
         }
-        if (flash_ms > 0 && sdpa_ms > 0) {
-          std::printf("%-6s %5lld %7lld  flash_attn: %.2fx %s than sdpa%s\n", vit_name(heads), (long long)heads,
-                      (long long)n, flash_ms < sdpa_ms ? sdpa_ms / flash_ms : flash_ms / sdpa_ms,
-                      flash_ms < sdpa_ms ? "faster" : "slower", a.module ? " (whole module)" : "");
+        for (const auto& [kernel, fms] : flash_ms) {
+          if (fms <= 0 || sdpa_ms <= 0) continue;
+          std::printf("%-6s %5lld %7lld  flash_attn: %.2fx %s than sdpa%s%s%s\n", vit_name(heads), (long long)heads,
+                      (long long)n, fms < sdpa_ms ? sdpa_ms / fms : fms / sdpa_ms, fms < sdpa_ms ? "faster" : "slower",
+                      a.module ? " (whole module)" : "", flash_ms.size() > 1 ? ", " : "",
+                      flash_ms.size() > 1 ? kernel.c_str() : "");
         }
         std::fflush(stdout);
       }
@@ -325,7 +362,8 @@ int run(const BenchArgs& a) {
       const nlohmann::json err = std::isnan(r.max_rel_err) ? nlohmann::json(nullptr) : nlohmann::json(r.max_rel_err);
       arr.push_back({{"mode", mode}, {"heads", r.heads}, {"head_dim", r.head_dim}, {"tokens", r.tokens},
                      {"backend", r.backend}, {"dtype", r.dtype}, {"device", r.device}, {"threads", r.threads},
-                     {"median_ms", r.median_ms}, {"gflops", r.gflops},
+                     {"median_ms", r.median_ms}, {"gflops", r.gflops}, {"tflops", r.gflops / 1000.0},
+                     {"batch", a.batch}, {"input_dtype", dtype_name(in_dtype)}, {"kernel", r.kernel},
                      {"max_rel_err", err},
                      {"scratch_bytes", r.scratch_bytes}});
     }
@@ -371,6 +409,13 @@ Action add_bench_attention_command(CLI::App& bench) {
                 "module with manual attention (not checked above --manual-max-tokens)");
   cmd->add_option("--json", args->json_path, "Also write the rows as a JSON array to this file");
   cmd->add_option("--device", args->device, "cpu (default) or cuda");
+  cmd->add_option("--cuda-flash-kernels", args->cuda_flash_kernels,
+                  "--device cuda: time flash_attn once per CUDA flash kernel: auto, fa2, sm90 or sm90:<tile> "
+                  "(tiles: 128x128x2, 128x128x3, 128x176x2, 192x128x2; default: as DA3_CUDA_FLASH_KERNEL says)")
+      ->delimiter(',');
+  cmd->add_option("--input-dtype", args->input_dtype,
+                  "--device cuda: store q, k, v and out as f32 (default), bf16 or f16 (bf16 / f16 operands are read "
+                  "in place by the sm90 kernel, f32 ones converted first)");
   return [args] { return run(*args); };
 }
 

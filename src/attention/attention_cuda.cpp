@@ -3,13 +3,18 @@
 // Built only when nvcc is found (the *_cuda.cpp rule in CMakeLists.txt).
 #include <cuda_runtime_api.h>
 
+#include <cstdlib>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "attention/cuda_path.hpp"
 #include "core/cuda_context.hpp"
 #include "core/device_memory.hpp"
 #include "da3/cuda.hpp"
+#include "da3/log.hpp"
 #include "kernels/cuda/attention_cuda.hpp"
+#include "kernels/cuda/attention_flash_sm90_select.hpp"
 
 namespace da3::attn {
 
@@ -55,7 +60,84 @@ Tensor to_f32_contiguous(const Tensor& t) {
   return out;
 }
 
+// The flash kernel choice: the environment's (read once), unless set_cuda_flash_kernel overrides.
+using kernels::cuda::FlashKernel;
+using kernels::cuda::FlashKernelSpec;
+
+FlashKernelSpec env_flash_kernel_spec() {
+  FlashKernelSpec spec;
+  if (const char* e = std::getenv("DA3_CUDA_FLASH_KERNEL"); e && *e) {
+    const auto parsed = kernels::cuda::parse_flash_kernel_spec(e);
+    if (parsed) spec = *parsed;
+    else
+      log_once(LogLevel::Warn, "DA3_CUDA_FLASH_KERNEL",
+               std::string("DA3_CUDA_FLASH_KERNEL='") + e + "' is not auto, fa2, sm90 or sm90:<tile> (tiles: " +
+                   kernels::cuda::sm90_tile_list() + "); using auto");
+  }
+  if (const char* e = std::getenv("DA3_CUDA_FLASH_SM90_TILE"); e && *e) {
+    const auto tile = kernels::cuda::parse_sm90_tile(e);
+    if (tile) spec.sm90_tile = *tile;
+    else
+      log_once(LogLevel::Warn, "DA3_CUDA_FLASH_SM90_TILE",
+               std::string("DA3_CUDA_FLASH_SM90_TILE='") + e + "' is not one of " + kernels::cuda::sm90_tile_list() +
+                   "; using " + kernels::cuda::sm90_tile_name(kernels::cuda::kSm90DefaultTile));
+  }
+  return spec;
+}
+
+std::mutex& flash_spec_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::optional<FlashKernelSpec>& flash_spec_override() {
+  static std::optional<FlashKernelSpec> o;
+  return o;
+}
+
+FlashKernelSpec current_flash_spec() {
+  static const FlashKernelSpec from_env = env_flash_kernel_spec();
+  std::lock_guard<std::mutex> lock(flash_spec_mutex());
+  return flash_spec_override() ? *flash_spec_override() : from_env;
+}
+
+std::string spec_name(const FlashKernelSpec& s) {
+  std::string out = kernels::cuda::flash_kernel_name(s.kernel);
+  if (s.kernel == FlashKernel::Sm90) {
+    out += ':';
+    out += kernels::cuda::sm90_tile_name(s.sm90_tile);
+  }
+  return out;
+}
+
+// A contiguous (B, H, N, D) copy of one operand in `dtype`: what the sm90 kernel reads when the
+// caller's operand is in another dtype (TMA copies bytes and cannot convert).
+Tensor converted_operand(const Tensor& t, AttentionLayout layout, DType dtype, kernels::AttnOperand& op) {
+  const bool bnhd = layout == AttentionLayout::BNHD;
+  const int64_t B = t.size(0), N = bnhd ? t.size(1) : t.size(2), H = bnhd ? t.size(2) : t.size(1), D = t.size(3);
+  Tensor out = cuda_empty({B, H, N, D}, dtype);
+  // The source read in (B, H, N, D) order through its own strides.
+  const int64_t sizes[4] = {B, H, N, D};
+  const int64_t strides[4] = {t.stride(0), bnhd ? t.stride(2) : t.stride(1), bnhd ? t.stride(1) : t.stride(2),
+                              t.stride(3)};
+  kernels::cuda::convert_4d(t.data(), t.dtype(), sizes, strides, out.data(), dtype, cuda::stream());
+  op = {out.data(), dtype, out.stride(0), out.stride(2), out.stride(1)};
+  return out;
+}
+
 }  // namespace
+
+void set_cuda_flash_kernel(const std::string& spec) {
+  std::optional<FlashKernelSpec> parsed;
+  if (!spec.empty()) {
+    parsed = kernels::cuda::parse_flash_kernel_spec(spec);
+    DA3_CHECK(parsed.has_value(), "set_cuda_flash_kernel: '" + spec + "' is not auto, fa2, sm90 or sm90:<tile> (tiles: " +
+                                      kernels::cuda::sm90_tile_list() + ")");
+  }
+  std::lock_guard<std::mutex> lock(flash_spec_mutex());
+  flash_spec_override() = parsed;
+}
+
+std::string cuda_flash_kernel_spec() { return spec_name(current_flash_spec()); }
 
 Tensor cuda_empty(const Shape& shape, DType dtype) { return Tensor::empty(shape, dtype, Device::CUDA); }
 
@@ -101,10 +183,37 @@ void run_cuda(AttentionBackend backend, AttentionPrecision precision, const Tens
     p.v = operand(v, layout);
     const kernels::AttnOperand o = operand(out, layout);
     p.out = {out.data(), out.dtype(), o.sb, o.sn, o.sh};
+    stats.precision = bf16 ? AttentionPrecision::BF16 : AttentionPrecision::F16;
+    const char* prec = bf16 ? "-bf16" : "-f16";
+
+    // The Hopper kernel, when asked for (DA3_CUDA_FLASH_KERNEL=sm90 / set_cuda_flash_kernel) and
+    // the device and problem allow it; fa2 otherwise, with one log line saying why.
+    const kernels::cuda::FlashKernelChoice choice =
+        kernels::cuda::choose_flash_kernel(current_flash_spec(), dev->cc_major, dev->cc_minor, p);
+    if (!choice.note.empty()) log_once(LogLevel::Warn, "cuda-flash-kernel:" + choice.note, choice.note);
+    if (choice.kernel == FlashKernel::Sm90) {
+      kernels::AttentionProblem p90 = p;
+      const DType cdt = bf16 ? DType::BF16 : DType::F16;
+      Tensor qc, kc, vc;  // converted copies, alive until the kernel is queued (stream order does the rest)
+      if (choice.convert_q) qc = converted_operand(q, layout, cdt, p90.q);
+      if (choice.convert_k) kc = converted_operand(k, layout, cdt, p90.k);
+      if (choice.convert_v) vc = converted_operand(v, layout, cdt, p90.v);
+      std::string why;
+      if (kernels::cuda::attention_flash_sm90(p90, choice.sm90_tile, cuda::stream(), &why)) {
+        check(cudaGetLastError(), "flash kernel (sm90) launch");
+        const bool converted = choice.convert_q || choice.convert_k || choice.convert_v;
+        stats.kernel = "flash_attn/cuda-sm90a-" + kernels::cuda::sm90_tile_name(choice.sm90_tile) + prec +
+                       (converted ? "-converted-inputs" : "");
+        stats.scratch_bytes = (qc.defined() ? qc.nbytes() : 0) + (kc.defined() ? kc.nbytes() : 0) +
+                              (vc.defined() ? vc.nbytes() : 0);
+        return;
+      }
+      log_once(LogLevel::Warn, "cuda-flash-kernel-launch:" + why,
+               "DA3_CUDA_FLASH_KERNEL=sm90: the sm90 kernel could not launch (" + why + "); using fa2");
+    }
     kernels::cuda::attention_flash(p, cuda::stream());
     check(cudaGetLastError(), "flash kernel launch");
-    stats.precision = bf16 ? AttentionPrecision::BF16 : AttentionPrecision::F16;
-    stats.kernel = std::string("flash_attn/cuda-sm") + std::to_string(cc_of(*dev)) + (bf16 ? "-bf16" : "-f16");
+    stats.kernel = std::string("flash_attn/cuda-sm") + std::to_string(cc_of(*dev)) + prec;
     return;
   }
 

@@ -24,6 +24,15 @@ void qk_layer_norm_cuda(Tensor& x, const Tensor& weight, const Tensor& bias, flo
 void rope_2d_cuda(Tensor& x, const Tensor& positions, AttentionLayout layout, const std::vector<float>& cos_t,
                   const std::vector<float>& sin_t);
 
+// Which CUDA flash kernel the calls that follow use: "auto", "fa2", "sm90" or "sm90:<tile>"
+// (kernels/cuda/attention_flash_sm90_select.hpp; the tiles are kSm90Tiles, e.g. "sm90:128x176x2").
+// "" goes back to the environment's choice: DA3_CUDA_FLASH_KERNEL=auto|fa2|sm90 and
+// DA3_CUDA_FLASH_SM90_TILE=<tile> (read once; an unknown value is a warning and means auto /
+// the default tile). auto is fa2 until the sm90 kernel has passed its tests on a GPU. Throws
+// da3::Error on an unknown spec. For the benchmark's sweep and the tests; process-wide.
+void set_cuda_flash_kernel(const std::string& spec);
+std::string cuda_flash_kernel_spec();  // the spec in force, e.g. "sm90:128x128x2" or "auto"
+
 // An uninitialised contiguous tensor in GPU memory (freed with the last reference).
 Tensor cuda_empty(const Shape& shape, DType dtype);
 

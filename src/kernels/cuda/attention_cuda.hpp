@@ -3,6 +3,7 @@
 // device pointer; the calls are asynchronous on `stream` unless stated otherwise.
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "kernels/cpu/attention_problem.hpp"
 
@@ -19,6 +20,15 @@ bool flash_head_dim_supported(int64_t head_dim);
 // p.compute: BF16 (sm_80+) or F16. q, k, v: f32, bf16 or f16 (converted while staging); out: f32,
 // bf16 or f16. No mask. Requires compute capability >= 7.5 and a supported head dim.
 void attention_flash(const AttentionProblem& p, cudaStream_t stream);
+
+// The Hopper kernel (attention_flash_sm90.cu, compiled for sm_90a only): wgmma, TMA, a producer
+// warpgroup and 2-3 consumer warpgroups. COMPILED, NEVER RUN on a GPU yet; used only when
+// DA3_CUDA_FLASH_KERNEL=sm90 (attention_flash_sm90_select.hpp). Head dim 64; q, k and v in the
+// compute type (bf16 / f16) with strides TMA can describe (sm90_tma_geometry); out in any float
+// dtype; no mask; `tile` indexes kSm90Tiles. Returns false with `why` when it could not launch
+// (no driver entry point for tensor maps, a tensor map the driver refused): nothing was queued,
+// and the caller runs attention_flash instead.
+bool attention_flash_sm90(const AttentionProblem& p, int tile, cudaStream_t stream, std::string* why);
 
 // sdpa: per batch and block of query rows, S = q·kᵀ·scale (cublasSgemmStridedBatched over the
 // heads), + mask, row softmax, out = P·v (a second batched GEMM). fp32: q, k, v and out must be
