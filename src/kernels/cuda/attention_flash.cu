@@ -43,17 +43,6 @@ __device__ __forceinline__ __nv_bfloat16 to_compute<__nv_bfloat16>(float x) { re
 template <>
 __device__ __forceinline__ __half to_compute<__half>(float x) { return __float2half_rn(x); }
 
-template <class T>
-__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&v);
-  } else {
-    __half2 v = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&v);
-  }
-}
-
 // c += a · b for one 16×8×16 tile.
 template <class T>
 __device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
@@ -241,7 +230,9 @@ __global__ void __launch_bounds__(32 * kWarps) flash_kernel(AttentionProblem p) 
 template <class T, int D>
 void launch(const AttentionProblem& p, cudaStream_t stream) {
   constexpr size_t smem = smem_bytes<D>();
-  static const cudaError_t attr =
+  // Set on every launch, not cached in a static: the attribute belongs to the kernel as loaded for
+  // the current device, and a process may run models on several GPUs (model_api.cpp).
+  const cudaError_t attr =
       cudaFuncSetAttribute(flash_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
   if (attr != cudaSuccess) {
     throw Error(std::string("attention (flash_attn, cuda): cannot reserve ") + std::to_string(smem) +

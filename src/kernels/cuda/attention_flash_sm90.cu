@@ -225,17 +225,6 @@ __device__ __forceinline__ float fast_exp2(float x) {
   return y;
 }
 
-template <class T>
-__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&v);
-  } else {
-    __half2 v = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&v);
-  }
-}
-
 // Online softmax of one S tile (this thread's rows g and g + 8 of its warp's 16): hides keys at
 // or past nk, updates the running max m (raw score units) and this thread's share of the
 // running sum l, returns the factors alpha by which the old O and l shrink, and packs
@@ -523,7 +512,9 @@ EncodeTiledFn encode_tiled(std::string* why) {
     cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
     const cudaError_t e = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q);
     if (e != cudaSuccess || q != cudaDriverEntryPointSuccess || !p) {
-      error = std::string("cuTensorMapEncodeTiled not found in the driver (") + cudaGetErrorString(e) + ")";
+      // e can be cudaSuccess while q says why (symbol not found / driver too old): report both.
+      error = std::string("cuTensorMapEncodeTiled not found in the driver (") + cudaGetErrorString(e) +
+              ", query result " + std::to_string(int(q)) + ")";
       return nullptr;
     }
     return reinterpret_cast<EncodeTiledFn>(p);
@@ -575,8 +566,13 @@ bool launch(const AttentionProblem& p, cudaStream_t stream, std::string* why) {
   prm.v_pos_n = pv[0], prm.v_pos_h = pv[1], prm.v_pos_b = pv[2];
   prm.out = p.out;
 
-  static const cudaError_t attr = cudaFuncSetAttribute(flash_sm90_kernel<Tr, T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                       static_cast<int>(Tr::kSmemBytes));
+  // Not cached in a function-local static: the attribute belongs to the kernel as loaded for the
+  // *current device* (CUDA runtime: one CUfunction per device context), and a process may run
+  // models on several GPUs (model_api.cpp sets the device per model / thread). Cached once, the
+  // second device would launch without the > 48 KB opt-in and fail with cudaErrorInvalidValue.
+  // The call is cheap next to the three cuTensorMapEncodeTiled calls above.
+  const cudaError_t attr = cudaFuncSetAttribute(flash_sm90_kernel<Tr, T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                static_cast<int>(Tr::kSmemBytes));
   if (attr != cudaSuccess) {
     if (why) *why = "cannot reserve " + std::to_string(Tr::kSmemBytes) + " bytes of shared memory: " + cudaGetErrorString(attr);
     return false;
