@@ -411,7 +411,8 @@ Action add_bench_attention_command(CLI::App& bench) {
   cmd->add_option("--device", args->device, "cpu (default) or cuda");
   cmd->add_option("--cuda-flash-kernels", args->cuda_flash_kernels,
                   "--device cuda: time flash_attn once per CUDA flash kernel: auto, fa2, sm90 or sm90:<tile> "
-                  "(tiles: 128x128x2, 128x128x3, 128x176x2, 192x128x2; default: as DA3_CUDA_FLASH_KERNEL says)")
+                  "(tiles: 128x128x2, 128x128x3, 128x176x2, 192x128x2; default: as DA3_CUDA_FLASH_KERNEL says). "
+                  "sm90 (Hopper, cc 9.x) is compiled but has not yet run on a GPU")
       ->delimiter(',');
   cmd->add_option("--input-dtype", args->input_dtype,
                   "--device cuda: store q, k, v and out as f32 (default), bf16 or f16 (bf16 / f16 operands are read "
