@@ -2,7 +2,6 @@
 // eps 1e-5), in place on any 4-D view with a contiguous head dim.
 #include <omp.h>
 
-#include <cmath>
 #include <vector>
 
 #include "da3/attention.hpp"

@@ -1,7 +1,6 @@
 #include "attention/select.hpp"
 
-#include <algorithm>
-#include <cctype>
+#include "core/text.hpp"
 
 namespace da3 {
 
@@ -16,10 +15,7 @@ const char* attention_backend_name(AttentionBackend b) {
 }
 
 std::optional<AttentionBackend> parse_attention_backend(std::string_view name) {
-  while (!name.empty() && std::isspace(static_cast<unsigned char>(name.front()))) name.remove_prefix(1);
-  while (!name.empty() && std::isspace(static_cast<unsigned char>(name.back()))) name.remove_suffix(1);
-  std::string v(name);
-  std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return std::tolower(c); });
+  const std::string v = detail::lower_trimmed(name);
   for (AttentionBackend b :
        {AttentionBackend::Auto, AttentionBackend::FlashAttn, AttentionBackend::Sdpa, AttentionBackend::Manual}) {
     if (v == attention_backend_name(b)) return b;

@@ -1,7 +1,6 @@
 #include "nn/norm.hpp"
 
-#include <cmath>
-#include <vector>
+#include <algorithm>
 
 #include "kernels/cpu/layer_norm_row.hpp"
 

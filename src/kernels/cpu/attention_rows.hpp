@@ -7,6 +7,7 @@
 // that copy for every caller.
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "da3/dtype.hpp"
 #include "kernels/cpu/attention_problem.hpp"
@@ -34,15 +35,12 @@ static inline void* row_ptr(const AttnOutput& o, int64_t b, int64_t n, int64_t h
 // prefetcher does not run ahead of such a walk, and each row's first lines missed (perf, fp32
 // kernel: ~9 % of its time in the row copies). Kernels ask for the row kPrefetchRows ahead.
 constexpr int64_t kPrefetchRows = 8;
-static inline void prefetch_row(const AttnOperand& o, int64_t b, int64_t n, int64_t h, int64_t head_dim) {
+template <class Operand>  // AttnOperand (read) or AttnOutput (to be written: fetched for writing)
+static inline void prefetch_row(const Operand& o, int64_t b, int64_t n, int64_t h, int64_t head_dim) {
+  constexpr int kWrite = std::is_same_v<Operand, AttnOutput> ? 1 : 0;
   const char* c = static_cast<const char*>(row_ptr(o, b, n, h));
   const int64_t bytes = head_dim * static_cast<int64_t>(dtype_size(o.dtype));
-  for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off);
-}
-static inline void prefetch_row(const AttnOutput& o, int64_t b, int64_t n, int64_t h, int64_t head_dim) {
-  const char* c = static_cast<const char*>(row_ptr(o, b, n, h));
-  const int64_t bytes = head_dim * static_cast<int64_t>(dtype_size(o.dtype));
-  for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 1);
+  for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, kWrite);
 }
 // For a block of `rows` query rows at q0 (block size bq): the next block's Q rows (usually the
 // same thread's next task, whose rows are then in cache when it starts) and this block's output

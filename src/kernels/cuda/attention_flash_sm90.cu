@@ -361,29 +361,25 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       mbar_arrive_expect_tx(q_full, Tr::kQBytes);
       tma_load_4d(sq, &tq, q_full, 0, tma_coord(1, prm.q_pos_n, prm.q_pos_h, m0, h, b),
                   tma_coord(2, prm.q_pos_n, prm.q_pos_h, m0, h, b), tma_coord(3, prm.q_pos_n, prm.q_pos_h, m0, h, b));
-      // Slot j % S of each ring; a slot is free once the consumers released its previous use
-      // (parity of use j / S - 1, hence the ^ 1: the first use of each slot passes at once).
-      auto load_k = [&](int j) {
+      // Tile j of the K ring (v = false) or the V ring (v = true) into slot j % S, once the
+      // consumers released that slot's previous use (parity of use j / S - 1, hence the ^ 1: a
+      // slot's first use passes at once).
+      auto load = [&](int j, bool v) {
         const int s = j % S, n0 = key_tile(j) * BN;
-        mbar_wait(k_empty(s), ((j / S) & 1) ^ 1);
-        mbar_arrive_expect_tx(k_full(s), Tr::kKVBytes);
-        tma_load_4d(sk + s * Tr::kKVBytes, &tk, k_full(s), 0, tma_coord(1, prm.k_pos_n, prm.k_pos_h, n0, h, b),
-                    tma_coord(2, prm.k_pos_n, prm.k_pos_h, n0, h, b), tma_coord(3, prm.k_pos_n, prm.k_pos_h, n0, h, b));
-      };
-      auto load_v = [&](int j) {
-        const int s = j % S, n0 = key_tile(j) * BN;
-        mbar_wait(v_empty(s), ((j / S) & 1) ^ 1);
-        mbar_arrive_expect_tx(v_full(s), Tr::kKVBytes);
-        tma_load_4d(sv + s * Tr::kKVBytes, &tv, v_full(s), 0, tma_coord(1, prm.v_pos_n, prm.v_pos_h, n0, h, b),
-                    tma_coord(2, prm.v_pos_n, prm.v_pos_h, n0, h, b), tma_coord(3, prm.v_pos_n, prm.v_pos_h, n0, h, b));
+        const int pos_n = v ? prm.v_pos_n : prm.k_pos_n, pos_h = v ? prm.v_pos_h : prm.k_pos_h;
+        const auto full = v ? v_full(s) : k_full(s);
+        mbar_wait(v ? v_empty(s) : k_empty(s), ((j / S) & 1) ^ 1);
+        mbar_arrive_expect_tx(full, Tr::kKVBytes);
+        tma_load_4d((v ? sv : sk) + s * Tr::kKVBytes, v ? &tv : &tk, full, 0, tma_coord(1, pos_n, pos_h, n0, h, b),
+                    tma_coord(2, pos_n, pos_h, n0, h, b), tma_coord(3, pos_n, pos_h, n0, h, b));
       };
       // K one tile ahead of V (FlashAttention-3's order): the consumers need K_{j+1} for S_{j+1}
       // before they release V_j's slot (after P_j·V_j), so issuing K_{j+1} first keeps the K ring
       // S tiles ahead instead of gating each K load on the previous V slot's release.
-      load_k(0);
+      load(0, false);
       for (int j = 0; j < n_tiles; ++j) {
-        if (j + 1 < n_tiles) load_k(j + 1);
-        load_v(j);
+        if (j + 1 < n_tiles) load(j + 1, false);
+        load(j, true);
       }
     }
     return;

@@ -3,19 +3,14 @@
 #include "kernels/cuda/attention_flash_sm90_select.hpp"
 
 #include <algorithm>
-#include <cctype>
+
+#include "core/text.hpp"
 
 namespace da3::kernels::cuda {
 
 namespace {
 
-std::string lower_trimmed(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
+using da3::detail::lower_trimmed;
 
 bool fail(std::string* why, const std::string& msg) {
   if (why) *why = msg;
