@@ -7,9 +7,11 @@
 #include <string>
 
 #include "da3/attention.hpp"
+#include "da3/cpu.hpp"
 #include "da3/threads.hpp"
 #include "kernels/cpu/attention_flash.hpp"
 #include "test_attention_oracle.hpp"
+#include "test_util.hpp"
 
 namespace da3 {
 namespace {
@@ -163,6 +165,9 @@ TEST(Attention, Bf16AndF16InputsMatchOracle) {
 TEST(Attention, FlashLowPrecisionComputeIsCloseButNotExact) {
   // bf16 / f16 compute rounds q, k, v and P: within 1e-2 of the oracle, and measurably different
   // from fp32 (so a precision option that was silently ignored fails here).
+  // bf16 products forced: on a CPU whose vdpbf16ps is slower than its FMAs they are not the
+  // default (next test).
+  test::ScopedEnv e("DA3_BF16_COMPUTE", "1");
   for (AttentionPrecision prec : {AttentionPrecision::BF16, AttentionPrecision::F16}) {
     AttentionStats st;
     const double err = error_of({1, 1297, 1297, 2, 64}, AttentionBackend::FlashAttn, 600, {}, prec, &st);
@@ -170,6 +175,18 @@ TEST(Attention, FlashLowPrecisionComputeIsCloseButNotExact) {
     EXPECT_GT(err, 1e-5) << attention_precision_name(prec) << " looks like fp32";
     EXPECT_EQ(st.precision, prec);
   }
+}
+
+// Where bf16 products would be slower than fp32 (cpu_bf16_support(): WeightsOnly, forced here),
+// a bf16 request runs the fp32 body, and says so.
+TEST(Attention, FlashBf16RunsF32WhereBf16ProductsAreSlower) {
+  if (!cpu_features().bf16_arithmetic()) GTEST_SKIP() << "this CPU has no bf16 arithmetic";
+  test::ScopedEnv e("DA3_BF16_COMPUTE", "0");
+  AttentionStats st;
+  const double err = error_of({1, 300, 300, 2, 64}, AttentionBackend::FlashAttn, 601, {}, AttentionPrecision::BF16, &st);
+  EXPECT_LT(err, kF32Tol);
+  EXPECT_EQ(st.precision, AttentionPrecision::F32);
+  EXPECT_NE(st.kernel.find("-f32"), std::string::npos) << st.kernel;
 }
 
 // Runs every flash variant this CPU supports directly, including the plain C++ one, with block

@@ -126,7 +126,7 @@ TEST(Conv2d, MatchesDirectLoops) {
 // accumulated in f32 — so it equals the f32 loops run on the rounded values (to f32 summation
 // error) and is measurably not the unrounded f32 result. Residual, ReLU and bands as in f32.
 TEST(Conv2d, Bf16ComputeIsTheF32ConvolutionOfRoundedValues) {
-  if (!cpu_features().bf16_fast()) GTEST_SKIP() << "this CPU has no bf16 arithmetic (" << cpu_isa_name() << ")";
+  if (!cpu_features().bf16_arithmetic()) GTEST_SKIP() << "this CPU has no bf16 arithmetic (" << cpu_isa_name() << ")";
   const auto rounded = [](const Tensor& t) {
     Tensor r = t.clone();
     for (int64_t i = 0; i < r.numel(); ++i) r.data_as<float>()[i] = bf16_to_f32(f32_to_bf16(r.data_as<float>()[i]));

@@ -38,8 +38,12 @@ double tolerance(const std::string& fixture, const std::string& c, const std::st
   return std::max(kBf16Tol, errs.contains(key) ? 3.0 * errs.at(key).get<double>() : 0.0);
 }
 
-void check_bf16_case(const std::string& fixture, const std::string& c) {
-  if (!cpu_features().bf16_fast()) GTEST_SKIP() << "this CPU has no bf16 arithmetic (" << cpu_isa_name() << ")";
+// Both ways --precision bf16 runs (DA3_BF16_COMPUTE forces each one on any CPU with bf16
+// arithmetic): bf16 products (AMX / vdpbf16ps), and bf16 weights with f32 products (the choice
+// where vdpbf16ps is slower than fp32 FMAs).
+void check_bf16_case_in(const std::string& fixture, const std::string& c, const char* mode) {
+  test::ScopedEnv e("DA3_BF16_COMPUTE", mode);
+  std::printf("  DA3_BF16_COMPUTE=%s (%s)\n", mode, bf16_mode_name(cpu_bf16_support().mode));
   const std::string dir = test::fixtures_dir() + "/" + fixture;
   SafetensorsFile ref = SafetensorsFile::open(dir + "/forward_" + c + ".safetensors");
   ModelOptions mo;
@@ -63,6 +67,14 @@ void check_bf16_case(const std::string& fixture, const std::string& c) {
   std::printf("  depth: %.2e (tolerance %.2e)\n", depth_err, tolerance(fixture, c, "depth"));
 }
 
+void check_bf16_case(const std::string& fixture, const std::string& c) {
+  if (!cpu_features().bf16_arithmetic()) GTEST_SKIP() << "this CPU has no bf16 arithmetic (" << cpu_isa_name() << ")";
+  for (const char* mode : {"1", "0"}) {
+    SCOPED_TRACE(std::string("DA3_BF16_COMPUTE=") + mode);
+    check_bf16_case_in(fixture, c, mode);
+  }
+}
+
 }  // namespace
 
 TEST(PrecisionBf16, AnyviewOneView) { check_bf16_case("tiny-anyview", "1view_112x84"); }
@@ -78,7 +90,7 @@ TEST(PrecisionBf16, NestedOneView) { check_bf16_case("tiny-nested", "1view_56x70
 // DA3_HEAD_BF16=1 (opt-in): on AMX the heads' convolutions run in bf16 too, which changes the
 // result and stays within the same budget; without AMX the variable is ignored (same bits).
 TEST(PrecisionBf16, HeadConvsInBf16OnlyWhenAskedAndOnAmx) {
-  if (!cpu_features().bf16_fast()) GTEST_SKIP() << "this CPU has no bf16 arithmetic (" << cpu_isa_name() << ")";
+  if (!cpu_features().bf16_arithmetic()) GTEST_SKIP() << "this CPU has no bf16 arithmetic (" << cpu_isa_name() << ")";
   const std::string fixture = "tiny-anyview", c = "1view_112x84";
   const std::string dir = test::fixtures_dir() + "/" + fixture;
   SafetensorsFile ref = SafetensorsFile::open(dir + "/forward_" + c + ".safetensors");
@@ -101,7 +113,7 @@ TEST(PrecisionBf16, HeadConvsInBf16OnlyWhenAskedAndOnAmx) {
 }
 
 TEST(PrecisionBf16, RefusedWithoutBf16Hardware) {
-  if (cpu_features().bf16_fast()) GTEST_SKIP() << "this CPU has bf16 arithmetic: the refusal cannot happen here";
+  if (cpu_features().bf16_arithmetic()) GTEST_SKIP() << "this CPU has bf16 arithmetic: the refusal cannot happen here";
   ModelOptions mo;
   mo.precision = Precision::BF16;
   try {
@@ -130,12 +142,16 @@ TEST(PrecisionBf16, CliSaysWhatTheCpuRuns) {
   ASSERT_EQ(r.rc, 0) << r.output;
   EXPECT_NE(r.output.find("Fast precisions on cpu: " + cpu_fast_precisions()), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("AMX: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(std::string("--precision bf16 on cpu: ") + bf16_mode_name(cpu_bf16_support().mode)),
+            std::string::npos)
+      << r.output;
   EXPECT_NE(r.output.find("Depth heads under --precision bf16: " + bf16_heads_description()), std::string::npos)
       << r.output;
 }
 
 TEST(LinearBf16, CloseToF32ButNotEqual) {
-  if (!cpu_features().bf16_fast()) GTEST_SKIP() << "this CPU has no bf16 arithmetic (" << cpu_isa_name() << ")";
+  if (!cpu_features().bf16_arithmetic()) GTEST_SKIP() << "this CPU has no bf16 arithmetic (" << cpu_isa_name() << ")";
+  test::ScopedEnv e("DA3_BF16_COMPUTE", "1");  // bf16 products, whatever the CPU's measured rate
   const Tensor w = test::randn({96, 160}, 1), b = test::randn({96}, 2), x = test::randn({37, 160}, 3);
   const nn::Linear f32(w, b, "f32"), bf16(w, b, "bf16", Tensor(), DType::BF16);
   const Tensor ref = f32.forward(x, {nn::Activation::Gelu});
@@ -152,17 +168,50 @@ TEST(LinearBf16, CloseToF32ButNotEqual) {
   EXPECT_LT(test::rel_err(back.forward(yb), back.forward(yb.to(DType::F32))), 1e-6);
 }
 
+// Where vdpbf16ps is slower than fp32 FMAs a bf16 layer holds bf16 weights and computes in f32:
+// exactly an f32 layer whose weights were rounded to bf16 (same oneDNN kernel, same layout).
+TEST(LinearBf16, WeightsOnlyIsAnF32LayerWithRoundedWeights) {
+  if (!cpu_features().bf16_arithmetic()) GTEST_SKIP() << "this CPU has no bf16 arithmetic (" << cpu_isa_name() << ")";
+  test::ScopedEnv e("DA3_BF16_COMPUTE", "0");
+  const Tensor w = test::randn({1536, 384}, 11), b = test::randn({1536}, 12);
+  const nn::Linear f32(w, b, "f32"), rounded(w.to(DType::BF16).to(DType::F32), b, "rounded"),
+      bf16(w, b, "bf16", Tensor(), DType::BF16);
+  EXPECT_EQ(bf16.compute_dtype(), DType::F32);
+  EXPECT_EQ(bf16.storage_dtype(), DType::BF16);
+  for (int64_t m : {1, 7, 973}) {
+    const Tensor x = test::randn({m, 384}, 13 + static_cast<uint32_t>(m));
+    const Tensor y = bf16.forward(x, {nn::Activation::Gelu});
+    EXPECT_EQ(y.dtype(), DType::F32);
+    EXPECT_EQ(test::rel_err(y, rounded.forward(x, {nn::Activation::Gelu})), 0.0) << m << " rows";
+    const double err = test::rel_err(y, f32.forward(x, {nn::Activation::Gelu}));
+    EXPECT_LT(err, kBf16Tol) << m << " rows";
+    EXPECT_GT(err, kNotF32) << m << " rows: the weights were not rounded";
+  }
+  // Its inputs and outputs are f32 only (a bf16 activation would need bf16 products).
+  EXPECT_THROW(bf16.forward(test::randn({3, 384}, 14).to(DType::BF16)), Error);
+  // A folded, owned copy (narrowed at load) reads the same as a view of the weights.
+  const Tensor g = test::randn({1536}, 15);
+  const nn::Linear folded(w, b, "folded", g, DType::BF16);
+  EXPECT_EQ(folded.storage_dtype(), DType::BF16);
+  const Tensor x = test::randn({5, 384}, 16);
+  EXPECT_LT(test::rel_err(folded.forward(x), nn::Linear(w, b, "f", g).forward(x)), kBf16Tol);
+}
+
 // A ViT-S MLP shape, whose bf16 weights oneDNN takes in its own blocked layout (packed once),
 // at row counts from 1 to a 1-view token count: every one must read the packed weights right.
 TEST(LinearBf16, PackedWeightsAtEveryRowCount) {
-  if (!cpu_features().bf16_fast()) GTEST_SKIP() << "this CPU has no bf16 arithmetic (" << cpu_isa_name() << ")";
+  if (!cpu_features().bf16_arithmetic()) GTEST_SKIP() << "this CPU has no bf16 arithmetic (" << cpu_isa_name() << ")";
   const Tensor w = test::randn({1536, 384}, 7), b = test::randn({1536}, 8);
-  const nn::Linear f32(w, b, "f32"), bf16(w, b, "bf16", Tensor(), DType::BF16);
-  for (int64_t m : {1, 7, 64, 973}) {
-    const Tensor x = test::randn({m, 384}, 9 + static_cast<uint32_t>(m));
-    const double err = test::rel_err(bf16.forward(x), f32.forward(x));
-    EXPECT_LT(err, kBf16Tol) << m << " rows";
-    EXPECT_GT(err, kNotF32) << m << " rows";
+  const nn::Linear f32(w, b, "f32");
+  for (const char* mode : {"1", "0"}) {
+    test::ScopedEnv e("DA3_BF16_COMPUTE", mode);
+    const nn::Linear bf16(w, b, "bf16", Tensor(), DType::BF16);
+    for (int64_t m : {1, 7, 64, 973}) {
+      const Tensor x = test::randn({m, 384}, 9 + static_cast<uint32_t>(m));
+      const double err = test::rel_err(bf16.forward(x), f32.forward(x));
+      EXPECT_LT(err, kBf16Tol) << m << " rows, DA3_BF16_COMPUTE=" << mode;
+      EXPECT_GT(err, kNotF32) << m << " rows, DA3_BF16_COMPUTE=" << mode;
+    }
   }
 }
 

@@ -26,6 +26,8 @@ Action add_info_command(CLI::App& app) {
                              : f.amx_bf16  ? "listed by CPUID but the OS refused the tile permission"
                                            : "not present");
     std::printf("Fast precisions on cpu: %s\n", cpu_fast_precisions().c_str());
+    const Bf16Support bf16 = cpu_bf16_support();
+    std::printf("--precision bf16 on cpu: %s (%s)\n", bf16_mode_name(bf16.mode), bf16.why.c_str());
     std::printf("Depth heads under --precision bf16: %s\n", bf16_heads_description().c_str());
     std::printf("Threads: %d\n", num_threads());
     std::printf("CUDA: %s\n", cuda_status().c_str());

@@ -240,8 +240,11 @@ void attention_into(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, 
 
   switch (backend) {
     case AttentionBackend::FlashAttn: {
-      const AttentionPrecision prec =
-          opts.precision == AttentionPrecision::Auto ? AttentionPrecision::F32 : opts.precision;
+      AttentionPrecision prec = opts.precision == AttentionPrecision::Auto ? AttentionPrecision::F32 : opts.precision;
+      // Where vdpbf16ps is slower than fp32 FMAs (Intel without AMX: da3/cpu.hpp), bf16 products
+      // would only lose time and accuracy: the fp32 body runs instead (stats say f32).
+      if (prec == AttentionPrecision::BF16 && cpu_bf16_support().mode == Bf16Mode::WeightsOnly)
+        prec = AttentionPrecision::F32;
       p.compute = compute_type(prec);
       const kernels::FlashCpuIsa isa = kernels::best_flash_cpu_isa();
       stats.precision = prec;

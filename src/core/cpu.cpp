@@ -83,11 +83,4 @@ const char* cpu_isa_name() {
   return "scalar";
 }
 
-std::string cpu_fast_precisions() {
-  const CpuFeatures& f = cpu_features();
-  if (f.amx_usable) return f.avx512_bf16 ? "fp32, bf16 (AMX-BF16 + AVX512_BF16)" : "fp32, bf16 (AMX-BF16)";
-  if (f.avx512_bf16) return "fp32, bf16 (AVX512_BF16)";
-  return "fp32";
-}
-
 }  // namespace da3

@@ -41,10 +41,15 @@ void check_precision_supported(const ModelOptions& o) {
   DA3_CHECK(o.device == Device::CPU,
             "bf16 model precision is implemented on the CPU only so far (CUDA bf16: issue 15); use fp32 on cuda");
   const CpuFeatures& f = cpu_features();
-  DA3_CHECK(f.bf16_fast(), "bf16 model precision needs a CPU with bf16 arithmetic (AVX512_BF16 or AMX-BF16); this CPU (" +
+  DA3_CHECK(f.bf16_arithmetic(), "bf16 model precision needs a CPU with bf16 arithmetic (AVX512_BF16 or AMX-BF16); this CPU (" +
                                (f.brand.empty() ? std::string("unknown") : f.brand) + ", " + cpu_isa_name() +
                                ") has neither, so bf16 would be slower than fp32 here; use fp32 (da3 info lists "
                                "the fast precisions)");
+  const Bf16Support s = cpu_bf16_support();
+  if (s.mode == Bf16Mode::WeightsOnly)
+    log_once(LogLevel::Warn, "bf16-weights-only",
+             "--precision bf16 on this CPU: matmul weights held in bf16 (half their memory), products in fp32, "
+             "about as fast as fp32 (" + s.why + ")");
 }
 // DA3_HEAD_BF16=1 with --precision bf16: the heads' convolutions in bf16 too (oneDNN's AMX
 // kernels, 3-5 TFLOP/s at the heads' shapes against ~0.6 for our fp32 Winograd: head 28 -> 16 ms

@@ -6,6 +6,8 @@
 #include "core/file_pages.hpp"
 #include "core/finite.hpp"
 #include "core/host_memory.hpp"
+#include "da3/cpu.hpp"
+#include "da3/dtype.hpp"
 #include "da3/profile.hpp"
 #include "nn/dnnl_context.hpp"
 #include "nn/elementwise.hpp"
@@ -93,11 +95,13 @@ void Linear::pack_weight(const Tensor& w) const {
   im.wei_md = packed;
 }
 
-Linear::Linear(const Tensor& weight, const Tensor& bias, std::string name, const Tensor& fold_scale, DType compute)
-    : compute_(compute), name_(std::move(name)) {
+Linear::Linear(const Tensor& weight, const Tensor& bias, std::string name, const Tensor& fold_scale, DType precision)
+    : compute_(precision), storage_(precision), name_(std::move(name)) {
   DA3_CHECK(weight.defined() && weight.dim() == 2, name_ + ": weight must be 2-D (out, in), got " + weight.describe());
-  DA3_CHECK(compute == DType::F32 || compute == DType::BF16,
-            name_ + ": compute dtype must be f32 or bf16, got " + dtype_name(compute));
+  DA3_CHECK(precision == DType::F32 || precision == DType::BF16,
+            name_ + ": precision must be f32 or bf16, got " + dtype_name(precision));
+  // bf16 products slower than fp32 FMAs on this CPU: bf16 weights, f32 products.
+  if (precision == DType::BF16 && cpu_bf16_support().mode == Bf16Mode::WeightsOnly) compute_ = DType::F32;
   impl_ = std::make_shared<Impl>();
   out_ = weight.size(0);
   in_ = weight.size(1);
@@ -140,10 +144,34 @@ Linear::Linear(const Tensor& weight, const Tensor& bias, std::string name, const
   // encoder without poses, hold no copy: 13 MB in DA3-SMALL). An f32 layer is repacked on its
   // first CPU forward (never, on a model that runs it on CUDA, which uploads the plain copy).
   impl_->wei_md = dnnl::memory::desc({in_, out_}, dt::f32, tag::ba);  // until packed
-  if (compute_ == DType::BF16 && !in_place) {
-    pack_weight(impl_->weight.to(DType::BF16));  // checked above in f32
-    impl_->packed = true;
+  if (storage_ == DType::BF16 && !in_place) {
+    pack_weight_locked();  // checked above in f32; nobody else holds the layer yet
   }
+}
+
+// A bf16-stored layer with f32 products: its f32 pack (the layout the f32 matmul reads) narrowed
+// to bf16 element by element, so that widening it back per call needs no reordering.
+void Linear::narrow_packed_weight() const {
+  Impl& im = *impl_;
+  const size_t n = im.wei_md.get_size() / sizeof(float);
+  const auto mem = da3::detail::allocate_host_lasting(n * sizeof(uint16_t));
+  Tensor buf = Tensor::from_blob(mem.get(), {static_cast<int64_t>(n)}, DType::BF16, mem);
+  f32_to_bf16(static_cast<const float*>(im.weight.data()), static_cast<uint16_t*>(buf.data()), n);
+  im.weight = buf;
+}
+
+// The bf16-stored weight widened to f32 in its packed layout, for one call (tensor arena: the
+// same pages serve every layer's call).
+Tensor Linear::widened_weight() const {
+  const Tensor& w = impl_->weight;
+  Tensor out = Tensor::empty({w.numel()}, DType::F32);
+  const auto* src = static_cast<const uint16_t*>(w.data());
+  float* dst = out.data_as<float>();
+  const int64_t n = w.numel();
+  constexpr int64_t kChunk = 1 << 14;
+  #pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i += kChunk) bf16_to_f32(src + i, dst + i, static_cast<size_t>(std::min(kChunk, n - i)));
+  return out;
 }
 
 // The first CPU forward: the weight into the matmul's own layout (bf16: rounded first). A view
@@ -154,6 +182,7 @@ void Linear::pack_weight_locked() const {
   impl_->packed = true;
   const Tensor plain = impl_->weight;
   pack_weight(compute_ == DType::BF16 ? plain.to(DType::BF16) : plain);
+  if (storage_ != compute_) narrow_packed_weight();
   if (impl_->weight_in_place && impl_->weight.data() != plain.data())
     da3::detail::drop_file_pages(plain.data(), static_cast<size_t>(plain.numel()) * sizeof(float));
 }
@@ -162,12 +191,14 @@ void Linear::pack_weight_locked() const {
 // unpacked once from the packed one — for the CUDA path (f32), or a row count whose matmul
 // refuses the packed layout (caller holds impl->mu).
 Tensor Linear::plain_weight_locked() const {
-  const dnnl::memory::desc plain({in_, out_}, dnnl_type(impl_->weight.dtype()), tag::ba);
-  if (impl_->wei_md == plain) return impl_->weight;
+  const dnnl::memory::desc plain({in_, out_}, dnnl_type(compute_), tag::ba);
+  const bool widen = storage_ != compute_;
+  if (impl_->wei_md == plain && !widen) return impl_->weight;
   if (!impl_->plain.defined()) {
-    impl_->plain = Tensor::empty({out_, in_}, impl_->weight.dtype());
+    impl_->plain = Tensor::empty({out_, in_}, compute_);
     auto& eng = cpu_engine();
-    dnnl::memory from(impl_->wei_md, eng, impl_->weight.data()), to(plain, eng, impl_->plain.data());
+    const Tensor w = widen ? widened_weight() : impl_->weight;
+    dnnl::memory from(impl_->wei_md, eng, const_cast<void*>(w.data())), to(plain, eng, impl_->plain.data());
     dnnl::stream s(eng);
     dnnl::reorder(from, to).execute(s, from, to);
     s.wait();
@@ -272,9 +303,10 @@ Tensor Linear::forward(const Tensor& x, const LinearEpilogue& ep) const {
   Tensor tmp = manual ? Tensor::empty(out_shape) : Tensor();
   dnnl::memory src({{m, in_}, src_t, tag::ab}, eng, xc.data());
   dnnl::memory dst({{m, out_}, dst_t, tag::ab}, eng, manual ? tmp.data() : y.data());
-  dnnl::memory wei = entry->plain_weights
-                        ? dnnl::memory({{in_, out_}, wei_t, tag::ba}, eng, impl_->plain.data())
-                        : dnnl::memory(impl_->wei_md, eng, impl_->weight.data());
+  const Tensor widened = storage_ != compute_ && !entry->plain_weights ? widened_weight() : Tensor();
+  dnnl::memory wei = entry->plain_weights ? dnnl::memory({{in_, out_}, wei_t, tag::ba}, eng, impl_->plain.data())
+                     : widened.defined()  ? dnnl::memory(impl_->wei_md, eng, const_cast<void*>(widened.data()))
+                                          : dnnl::memory(impl_->wei_md, eng, impl_->weight.data());
   std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}};
   if (impl_->bias.defined())
     args.emplace(DNNL_ARG_BIAS, dnnl::memory({{1, out_}, dt::f32, tag::ab}, eng, impl_->bias.data()));

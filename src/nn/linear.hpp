@@ -32,17 +32,20 @@ class Linear {
   // contiguous f32 weight is used in place, and must outlive the layer: Tensor views do).
   // fold_scale (out,): a per-output-channel factor folded into weight and bias at load, e.g. a
   // LayerScale that follows the layer (γ·(Wx + b) = (γ⊙W)x + γ⊙b): no extra pass at run time.
-  // compute: F32, or BF16 (CPU only): the weight is rounded once to an owned bf16 copy (after
+  // precision: F32, or BF16 (CPU only): the weight is rounded once to an owned bf16 copy (after
   // folding) and inputs to bf16 per call; products accumulate in f32 (oneDNN), bias and
-  // epilogue in f32.
+  // epilogue in f32. Where this CPU's bf16 products are slower than its fp32 FMAs
+  // (cpu_bf16_support(): WeightsOnly), a BF16 layer keeps the bf16 weight but widens it to f32
+  // per call and computes in f32: compute_dtype() is then F32, storage_dtype() BF16.
   Linear(const Tensor& weight, const Tensor& bias, std::string name = "linear", const Tensor& fold_scale = Tensor(),
-         DType compute = DType::F32);
+         DType precision = DType::F32);
 
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }
   bool defined() const { return in_ > 0; }
 
-  DType compute_dtype() const { return compute_; }
+  DType compute_dtype() const { return compute_; }  // what the products run in
+  DType storage_dtype() const { return storage_; }  // what the resident weight is held in
 
   // x: (..., in) f32 (or bf16 on a bf16 layer), any leading dims. Returns (..., out) in ep.out.
   Tensor forward(const Tensor& x, const LinearEpilogue& ep = {}) const;
@@ -52,9 +55,12 @@ class Linear {
   void pack_weight_locked() const;
   void pack_weight(const Tensor& w) const;
   Tensor plain_weight_locked() const;
+  void narrow_packed_weight() const;
+  Tensor widened_weight() const;
   std::shared_ptr<Impl> impl_;
   int64_t in_ = 0, out_ = 0;
   DType compute_ = DType::F32;
+  DType storage_ = DType::F32;
   std::string name_;
 };
 
