@@ -5,6 +5,7 @@
 // forward_band and the epilogues, when Auto picks it, and its lazy weight transform.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <latch>
 #include <random>
 #include <string>
@@ -19,6 +20,7 @@
 #include "nn/conv.hpp"
 #include "nn/conv_transpose.hpp"
 #include "nn/interpolate.hpp"
+#include "nn/elementwise.hpp"
 #include "nn/interpolate_nhwc.hpp"
 #include "test_util.hpp"
 
@@ -233,6 +235,13 @@ Tensor expect_paths_agree(const ConvPair& p, const Tensor& x, bool band, const s
   EXPECT_LT(test::rel_err(got, want), 1e-5) << what;
   EXPECT_LT(test::rel_err(run(p.wino, x, {.relu = true}), run(p.direct, x, {.relu = true})), 1e-5)
       << what << " + relu";
+  // A ReLU on the input: read through by Winograd, a copy on the direct path; x is left as it is.
+  const Tensor x_before = x.clone();
+  const Tensor relu_in_w = run(p.wino, x, {.relu = true, .relu_input = true});
+  const Tensor relu_in_d = run(p.direct, x, {.relu = true, .relu_input = true});
+  EXPECT_LT(test::rel_err(relu_in_w, relu_in_d), 1e-5) << what << " + relu_input";
+  EXPECT_EQ(test::rel_err(relu_in_d, run(p.direct, nn::relu(x), {.relu = true})), 0.0) << what;
+  EXPECT_EQ(test::rel_err(x, x_before), 0.0) << what << ": relu_input changed its input";
   uint32_t seed = 900;
   for (bool relu : {false, true}) {
     Tensor acc_w = randn(want.shape(), seed++);
@@ -244,6 +253,23 @@ Tensor expect_paths_agree(const ConvPair& p, const Tensor& x, bool band, const s
   }
   return got;
 }
+
+}  // namespace
+
+// relu_input reads a NaN in the input as nn::relu makes it (0) on both paths, so they agree.
+TEST(Conv2d, ReluInputTreatsNaNAsReluDoes) {
+  if (!kernels::conv3x3_winograd_available()) GTEST_SKIP() << "this CPU has no AVX2 + FMA";
+  const ConvPair p(randn({16, 16, 3, 3}, 70), randn({16}, 71));
+  Tensor x = randn({1, 12, 12, 16}, 72);
+  x.data_as<float>()[(5 * 12 + 6) * 16 + 3] = std::nanf("");
+  const Tensor want = p.direct.forward(nn::relu(x));
+  for (const nn::Conv2d* c : {&p.wino, &p.direct}) {
+    const Tensor y = c->forward(x, {.relu_input = true});
+    EXPECT_LT(test::rel_err(y, want), 1e-5) << c->implementation(1, 12, 12);
+  }
+}
+
+namespace {
 
 // What Conv2d counts for one call (count_flops): a direct convolution's multiply-adds, or the
 // Winograd GEMMs' (36 per 4x4 output tile and channel pair).

@@ -2,6 +2,7 @@
 // band edges (halo rows, the zero padding at the image border, a short last band) must not show.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <fstream>
 #include <random>
 
@@ -44,13 +45,62 @@ TEST(OutputTail, BandedEqualsWholeMapLayers) {
           got.data_as<float>()[((b * h_out + row0 + r) * w_out) * 3 + i] =
               logits.data_as<float>()[((b * logits.size(1) + r) * w_out) * 3 + i];
   };
-  model::run_output_tail(x, h_out, w_out, &pe, 518, 840, {{&c3, &c1, emit}});
+  model::run_output_tail(model::RowSource::of(x), h_out, w_out, &pe, 518, 840, {{&c3, &c1, emit}});
   EXPECT_EQ(bands, 3);
   EXPECT_LT(test::rel_err(got, expect), 1e-6);
   float worst = 0.f;  // and pointwise, so one wrong row cannot hide in the norm
   for (int64_t i = 0; i < got.numel(); ++i)
     worst = std::max(worst, std::abs(got.data_as<float>()[i] - expect.data_as<float>()[i]));
   EXPECT_LT(worst, 1e-4f);
+}
+
+// The tail reading a map made a few rows at a time gives what it gives on the whole map, and asks
+// for no more rows per band than the band's bilinear window reads.
+TEST(OutputTail, MadeOnDemandEqualsWholeMapAndAsksForFewRows) {
+  const int64_t n = 2, h = 40, w = 9, c = 4, h_out = 75, w_out = 23;
+  const Tensor x = randn({n, h, w, c}, 7);
+  const nn::Conv2d c3(randn({6, c, 3, 3}, 8), randn({6}, 9), 1, 1, "c3");
+  const nn::Conv2d c1(randn({2, 6, 1, 1}, 10), randn({2}, 11), 1, 0, "c1");
+  const auto run = [&](const model::RowSource& src) {
+    Tensor got = Tensor::full({n, h_out, w_out, 2}, -1e30f);
+    const auto emit = [&](int64_t row0, const Tensor& l) {
+      for (int64_t b = 0; b < n; ++b)
+        std::memcpy(got.data_as<float>() + (b * h_out + row0) * w_out * 2,
+                    l.data_as<float>() + b * l.size(1) * w_out * 2, l.size(1) * w_out * 2 * sizeof(float));
+    };
+    model::run_output_tail(src, h_out, w_out, nullptr, 0, 0, {{&c3, &c1, emit}});
+    return got;
+  };
+  model::RowSource lazy;
+  lazy.n = n, lazy.h = h, lazy.w = w, lazy.c = c;
+  int64_t most = 0, asked = 0;
+  lazy.make = [&](int64_t row0, int64_t rows) {
+    EXPECT_GE(row0, 0);
+    EXPECT_LE(row0 + rows, h);
+    most = std::max(most, rows);
+    asked += rows;
+    Tensor part = Tensor::empty({n, rows, w, c});
+    for (int64_t b = 0; b < n; ++b)
+      std::memcpy(part.data_as<float>() + b * rows * w * c, x.data_as<float>() + (b * h + row0) * w * c,
+                  rows * w * c * sizeof(float));
+    return part;
+  };
+  const Tensor expect = run(model::RowSource::of(x)), got = run(lazy);
+  EXPECT_EQ(test::rel_err(got, expect), 0.0);  // the same arithmetic on the same rows
+  // 34 output rows (a band and its halo) read ceil(33 * 39 / 74) + 1 = 19 of the 40 input rows
+  EXPECT_LE(most, 19);
+  EXPECT_LT(asked, 2 * h);  // neighbouring bands share a row or two, not more
+}
+
+TEST(OutputTail, InterpolationFromASlabRefusesRowsItDoesNotHold) {
+  const Tensor slab = randn({1, 5, 4, 2}, 12);  // rows 10..14 of a 40-row map
+  Tensor band = Tensor::empty({1, 4, 8, 2});
+  const auto [first, last] = nn::bilinear_input_rows(40, 80, true, 24, 4);
+  EXPECT_GE(first, 10);
+  EXPECT_LE(last, 14);
+  EXPECT_NO_THROW(nn::interpolate_bilinear_nhwc_rows(slab, 10, 40, 80, 8, true, 24, band));
+  EXPECT_THROW(nn::interpolate_bilinear_nhwc_rows(slab, 10, 40, 80, 8, true, 0, band), Error);
+  EXPECT_EQ(nn::bilinear_input_rows(40, 80, true, -3, 2), std::make_pair(int64_t{0}, int64_t{-1}));
 }
 
 // The last fusion block streamed into output_conv1 in row bands against forward() then the conv on
@@ -75,7 +125,7 @@ TEST(OutputTail, FusionIntoConvBandedEqualsWholeMaps) {
   for (bool residual : {true, false}) {
     const model::FeatureFusionBlock block(model::Weights(ckpt), f, residual);
     const Tensor expect = next.forward(block.forward(x0, &x1, std::nullopt));
-    const Tensor got = block.forward_into_conv3x3(x0, &x1, next);
+    const Tensor got = block.forward_into_conv3x3(x0.clone(), &x1, next);
     ASSERT_EQ(got.shape(), expect.shape());
     float worst = 0.f;
     for (int64_t i = 0; i < got.numel(); ++i)

@@ -84,10 +84,14 @@ void DPT::forward_chunk(const std::vector<Tensor>& feats, int64_t v0, int64_t n,
 
   // 2) _fuse, level 4 -> 1, then output_conv1 and the upsampling to the output size.
   Tensor fused = refine_[3].forward(rn[3], nullptr, hw(rn[2]));
-  fused = refine_[2].forward(fused, &rn[2], hw(rn[1]));
-  fused = refine_[1].forward(fused, &rn[1], hw(rn[0]));
-  fused = refine_[0].forward_into_conv3x3(fused, &rn[0], output_conv1_);
-  if (hooks && hooks->tap) hooks->tap("output_conv1", v0, fused);
+  fused = refine_[2].forward(std::move(fused), &rn[2], hw(rn[1]));
+  fused = refine_[1].forward(std::move(fused), &rn[1], hw(rn[0]));
+  // output_conv1 is made band by band as the tail reads it; whole only for a hook that taps it.
+  RowSource conv1 = refine_[0].rows_into_conv3x3(std::move(fused), &rn[0], output_conv1_);
+  if (hooks && hooks->tap) {
+    conv1 = RowSource::of(conv1.materialize());
+    hooks->tap("output_conv1", v0, conv1.whole);
+  }
   const int64_t h_out = out.depth.size(2), w_out = out.depth.size(3);
 
   // 3) Upsampling to the output size, pos-embed, then the main head (values, then the
@@ -106,7 +110,7 @@ void DPT::forward_chunk(const std::vector<Tensor>& feats, int64_t v0, int64_t n,
   };
   std::vector<TailBranch> branches{{&output_conv2_0_, &output_conv2_2_, emit_depth}};
   if (cfg_.use_sky_head) branches.push_back({&sky_output_conv2_0_, &sky_output_conv2_2_, emit_sky});
-  run_output_tail(fused, h_out, w_out, cfg_.pos_embed ? &pos_embed_ : nullptr, W, H, branches);
+  run_output_tail(conv1, h_out, w_out, cfg_.pos_embed ? &pos_embed_ : nullptr, W, H, branches);
 }
 
 }  // namespace da3::model

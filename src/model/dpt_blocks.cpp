@@ -25,9 +25,10 @@ ResidualConvUnit::ResidualConvUnit(const Weights& w, int64_t f)
     : conv1_(bind_conv2d(w, "conv1", f, f, 3, 1, 1)), conv2_(bind_conv2d(w, "conv2", f, f, 3, 1, 1)) {}
 
 void ResidualConvUnit::add_branch(const Tensor& x, Tensor& acc) const {
-  // relu(x) needs its own buffer: x itself is the residual. The inner ReLU is fused into conv1
-  // and the residual add into conv2 (oneDNN sum post-op accumulates into acc).
-  const Tensor t = conv1_.forward(nn::relu(x), {.relu = true});
+  // The outer ReLU is applied as conv1 reads x (x itself is the residual, left as it is), the
+  // inner one fused into conv1's output and the residual add into conv2 (oneDNN sum post-op /
+  // the Winograd epilogue accumulates into acc).
+  const Tensor t = conv1_.forward(x, {.relu = true, .relu_input = true});
   conv2_.forward(t, {.accumulate = &acc});
 }
 
@@ -46,28 +47,42 @@ constexpr int64_t kBandRows = 32;
 
 // Bilinear (align_corners) upsampling of x (N, h, w, C) to (oh, ow), handed to fn(row0, rows,
 // band) band by band: output rows [row0, row0 + rows) plus one halo row above and below, which
-// are zero outside the map (a 3x3 convolution's padding).
+// are zero outside the map (a 3x3 convolution's padding). A made-on-demand x is asked for the
+// input rows each band reads (~20 of 216 for the heads' tail at 504x378); neighbouring bands
+// share a row or two, computed twice.
 template <typename Fn>
-void for_each_upsampled_band(const Tensor& x, int64_t oh, int64_t ow, Fn&& fn) {
+void for_each_upsampled_band(const RowSource& x, int64_t oh, int64_t ow, Fn&& fn) {
   Tensor band;
   for (int64_t r0 = 0; r0 < oh; r0 += kBandRows) {
     const int64_t rows = std::min(kBandRows, oh - r0);
-    if (!band.defined() || band.size(1) != rows + 2) band = Tensor::empty({x.size(0), rows + 2, ow, x.size(3)});
-    nn::interpolate_bilinear_nhwc_rows(x, oh, ow, /*align_corners=*/true, r0 - 1, band);
+    if (!band.defined() || band.size(1) != rows + 2) band = Tensor::empty({x.n, rows + 2, ow, x.c});
+    if (x.whole.defined()) {
+      nn::interpolate_bilinear_nhwc_rows(x.whole, oh, ow, /*align_corners=*/true, r0 - 1, band);
+    } else {
+      const auto [first, last] = nn::bilinear_input_rows(x.h, oh, /*align_corners=*/true, r0 - 1, rows + 2);
+      const Tensor slab = x.make(first, last - first + 1);
+      nn::interpolate_bilinear_nhwc_rows(slab, first, x.h, oh, ow, /*align_corners=*/true, r0 - 1, band);
+    }
     fn(r0, rows, band);
   }
 }
 
 }  // namespace
 
-Tensor FeatureFusionBlock::fuse(const Tensor& x0, const Tensor* x1) const {
-  Tensor y;
+Tensor FeatureFusionBlock::fuse(const Tensor& x0, const Tensor* x1, bool x0_is_ours) const {
+  // y = x0 (+ resConfUnit1(x1)), in x0's own storage when the caller handed it over (one map of
+  // the level's size less at the head's peak), else in a new one: the caller's x0 may feed
+  // another block (DualDPT's two chains).
+  Tensor y = x0_is_ours ? x0 : Tensor();
   if (has_residual_ && x1) {
-    // y = x0 + resConfUnit1(x1) = x0 + x1 + branch(x1): sum the skips, then accumulate the branch.
-    y = nn::add(x0, *x1);
+    // x0 + resConfUnit1(x1) = x0 + x1 + branch(x1): sum the skips, then accumulate the branch.
+    if (x0_is_ours)
+      nn::add_(y, *x1);
+    else
+      y = nn::add(x0, *x1);
     unit1_.add_branch(*x1, y);
-  } else {
-    y = x0.clone();  // the caller's tensor may feed another block (DualDPT's two chains)
+  } else if (!x0_is_ours) {
+    y = x0.clone();
   }
   unit2_.add_branch(y, y);
   // The reference upsamples, then applies the 1x1 out_conv. Both are linear per pixel and the
@@ -76,25 +91,62 @@ Tensor FeatureFusionBlock::fuse(const Tensor& x0, const Tensor* x1) const {
   return out_conv_.forward(y);
 }
 
-Tensor FeatureFusionBlock::forward(const Tensor& x0, const Tensor* x1,
-                                   std::optional<std::pair<int64_t, int64_t>> size) const {
-  const Tensor y = fuse(x0, x1);
+Tensor FeatureFusionBlock::upsample(const Tensor& y, std::optional<std::pair<int64_t, int64_t>> size) {
   const auto [oh, ow] = size ? *size : std::make_pair(y.size(1) * 2, y.size(2) * 2);
   return nn::interpolate_bilinear_nhwc(y, oh, ow, /*align_corners=*/true);
 }
 
-Tensor FeatureFusionBlock::forward_into_conv3x3(const Tensor& x0, const Tensor* x1, const nn::Conv2d& next) const {
-  DA3_CHECK(next.kernel_size() == 3 && next.out_size(8) == 8, "forward_into_conv3x3: expects a 3x3 conv, stride 1, padding 1");
-  const Tensor y = fuse(x0, x1);
-  const int64_t n = y.size(0), oh = y.size(1) * 2, ow = y.size(2) * 2, co = next.out_channels();
-  Tensor out = Tensor::empty({n, oh, ow, co});
-  for_each_upsampled_band(y, oh, ow, [&](int64_t r0, int64_t rows, Tensor& band) {
-    const Tensor part = next.forward_band(band);
-    const int64_t per_view = rows * ow * co;
+Tensor FeatureFusionBlock::forward(const Tensor& x0, const Tensor* x1,
+                                   std::optional<std::pair<int64_t, int64_t>> size) const {
+  return upsample(fuse(x0, x1, false), size);
+}
+
+Tensor FeatureFusionBlock::forward(Tensor&& x0, const Tensor* x1, std::optional<std::pair<int64_t, int64_t>> size) const {
+  const Tensor mine = std::move(x0);
+  return upsample(fuse(mine, x1, true), size);
+}
+
+RowSource FeatureFusionBlock::rows_into_conv3x3(Tensor&& x0, const Tensor* x1, const nn::Conv2d& next) const {
+  DA3_CHECK(next.kernel_size() == 3 && next.out_size(8) == 8, "rows_into_conv3x3: expects a 3x3 conv, stride 1, padding 1");
+  Tensor mine = std::move(x0);
+  const Tensor y = fuse(mine, x1, true);
+  mine = Tensor();
+  RowSource src;
+  src.n = y.size(0);
+  src.h = y.size(1) * 2;
+  src.w = y.size(2) * 2;
+  src.c = next.out_channels();
+  src.make = [y, &next, oh = src.h, ow = src.w](int64_t row0, int64_t rows) {
+    // upsampled rows row0 - 1 .. row0 + rows: the conv's window, zero outside the map (padding)
+    Tensor band = Tensor::empty({y.size(0), rows + 2, ow, y.size(3)});
+    nn::interpolate_bilinear_nhwc_rows(y, oh, ow, /*align_corners=*/true, row0 - 1, band);
+    return next.forward_band(band);
+  };
+  return src;
+}
+
+RowSource RowSource::of(const Tensor& map) {
+  DA3_CHECK(map.dim() == 4 && map.is_contiguous(), "RowSource: expects a contiguous NHWC map, got " + map.describe());
+  RowSource s;
+  s.n = map.size(0);
+  s.h = map.size(1);
+  s.w = map.size(2);
+  s.c = map.size(3);
+  s.whole = map;
+  return s;
+}
+
+Tensor RowSource::materialize() const {
+  if (whole.defined()) return whole;
+  Tensor out = Tensor::empty({n, h, w, c});
+  for (int64_t r0 = 0; r0 < h; r0 += kBandRows) {
+    const int64_t rows = std::min(kBandRows, h - r0);
+    const Tensor part = make(r0, rows);
+    const int64_t per_view = rows * w * c;
     for (int64_t b = 0; b < n; ++b)
-      std::memcpy(out.data_as<float>() + (b * oh + r0) * ow * co, part.data_as<float>() + b * per_view,
+      std::memcpy(out.data_as<float>() + (b * h + r0) * w * c, part.data_as<float>() + b * per_view,
                   per_view * sizeof(float));
-  });
+  }
   return out;
 }
 
@@ -167,22 +219,22 @@ HeadInputs flatten_head_inputs(const std::vector<Tensor>& feats, bool projected,
   return in;
 }
 
-void run_output_tail(const Tensor& x, int64_t h_out, int64_t w_out, const UvPosEmbed* pe, int64_t W, int64_t H,
+void run_output_tail(const RowSource& x, int64_t h_out, int64_t w_out, const UvPosEmbed* pe, int64_t W, int64_t H,
                      const std::vector<TailBranch>& branches, const Tensor* add) {
-  const int64_t c = x.size(3);
+  const int64_t c = x.c;
   for (const TailBranch& b : branches)
     DA3_CHECK(b.conv3->kernel_size() == 3 && b.conv1->kernel_size() == 1 && b.conv3->in_channels() == c,
               "output tail: expects a 3x3 conv on " + std::to_string(c) + " channels, then a 1x1 conv");
   if (add)
-    DA3_CHECK(add->shape() == (Shape{x.size(0), h_out, w_out, c}) && add->is_contiguous(),
-              "output tail: the added map must be contiguous (" + std::to_string(x.size(0)) + ", " +
+    DA3_CHECK(add->shape() == (Shape{x.n, h_out, w_out, c}) && add->is_contiguous(),
+              "output tail: the added map must be contiguous (" + std::to_string(x.n) + ", " +
                   std::to_string(h_out) + ", " + std::to_string(w_out) + ", " + std::to_string(c) + "), got " +
                   add->describe());
   for_each_upsampled_band(x, h_out, w_out, [&](int64_t r0, int64_t, Tensor& band) {
     if (add) {
       // band row r is map row r0 - 1 + r; the halo rows outside the map stay zero (padding)
       const int64_t rows = band.size(1), row_len = w_out * c;
-      for (int64_t b = 0; b < x.size(0); ++b)
+      for (int64_t b = 0; b < x.n; ++b)
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t y = r0 - 1 + r;
           if (y < 0 || y >= h_out) continue;

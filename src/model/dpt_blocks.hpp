@@ -30,6 +30,18 @@ class ResidualConvUnit {
   nn::Conv2d conv1_, conv2_;
 };
 
+// A map (n, h, w, c) that the heads' output tail reads a few rows at a time: held whole, or made
+// on demand, rows [row0, row0 + rows) at each call (the last fusion block's output_conv1, whose
+// whole map, 216x288 with features/2 channels per view at 504x378 — 8 MB for DA3-SMALL, 32 MB
+// for DA3-LARGE — then never exists).
+struct RowSource {
+  int64_t n = 0, h = 0, w = 0, c = 0;
+  Tensor whole;                                             // defined: the map itself
+  std::function<Tensor(int64_t row0, int64_t rows)> make;  // otherwise: (n, rows, w, c)
+  static RowSource of(const Tensor& map);
+  Tensor materialize() const;  // the whole map (for hooks that tap it)
+};
+
 // y = x0 (+ resConfUnit1(x1)); y = resConfUnit2(y); bilinear (align_corners) upsample to
 // `size`, or x2 without one; then the 1x1 out_conv.
 class FeatureFusionBlock {
@@ -37,13 +49,22 @@ class FeatureFusionBlock {
   FeatureFusionBlock() = default;
   FeatureFusionBlock(const Weights& w, int64_t features, bool has_residual);
   Tensor forward(const Tensor& x0, const Tensor* x1, std::optional<std::pair<int64_t, int64_t>> size) const;
-  // next(forward(x0, x1, 2x)) for a 3x3, stride-1, padding-1 `next` (the heads' output_conv1),
-  // streamed in row bands: the upsampled map, the largest of the head (216x288x64 per view at
-  // 504x378), is never held whole.
-  Tensor forward_into_conv3x3(const Tensor& x0, const Tensor* x1, const nn::Conv2d& next) const;
+  // The same, handed x0's storage to sum into: the caller keeps no other tensor viewing it.
+  Tensor forward(Tensor&& x0, const Tensor* x1, std::optional<std::pair<int64_t, int64_t>> size) const;
+  // next(forward(x0, x1, 2x)) for a 3x3, stride-1, padding-1 `next` (the heads' output_conv1) as
+  // a RowSource that computes the rows asked for (plus the upsampled rows their 3x3 window needs)
+  // at each call: neither the upsampled map (216x288xfeatures per view at 504x378, the largest
+  // of the head) nor next's output is ever held whole. It holds the fused map (before the
+  // upsampling) and `next`, which must outlive it. x0 as in the && forward.
+  RowSource rows_into_conv3x3(Tensor&& x0, const Tensor* x1, const nn::Conv2d& next) const;
+  Tensor forward_into_conv3x3(Tensor&& x0, const Tensor* x1, const nn::Conv2d& next) const {
+    return rows_into_conv3x3(std::move(x0), x1, next).materialize();
+  }
 
  private:
-  Tensor fuse(const Tensor& x0, const Tensor* x1) const;  // everything before the upsampling
+  // Everything before the upsampling; with x0_is_ours the sum is made in x0's storage.
+  Tensor fuse(const Tensor& x0, const Tensor* x1, bool x0_is_ours) const;
+  static Tensor upsample(const Tensor& y, std::optional<std::pair<int64_t, int64_t>> size);
   bool has_residual_ = true;
   ResidualConvUnit unit1_, unit2_;
   nn::Conv2d out_conv_;
@@ -113,13 +134,13 @@ struct TailBranch {
 };
 
 // The tail DPT and DualDPT share: bilinear (align_corners) upsampling of x (N, h, w, C) to
-// (h_out, w_out), the UV pos-embed of a W x H image when `pe` is given, then every branch.
+// (h_out, w_out) — each band asks x for the input rows it reads, and no more — the UV pos-embed of a W x H image when `pe` is given, then every branch.
 // Streamed in bands of output rows, so the full-resolution maps (N·h_out·w_out·C floats each:
 // 24 MB per view at 504x378 with 32 channels) never exist; the values are the same as running
 // the layers one after the other on whole maps.
 // `add`, when given, is a full-size (N, h_out, w_out, C) map added to the upsampled rows before
 // the pos-embed (GSDPT's image merger).
-void run_output_tail(const Tensor& x, int64_t h_out, int64_t w_out, const UvPosEmbed* pe, int64_t W, int64_t H,
+void run_output_tail(const RowSource& x, int64_t h_out, int64_t w_out, const UvPosEmbed* pe, int64_t W, int64_t H,
                      const std::vector<TailBranch>& branches, const Tensor* add = nullptr);
 
 // A band of the main branch's logits (n, rows, w_out, od) into out.depth (values: the first

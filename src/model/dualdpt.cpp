@@ -132,20 +132,24 @@ void DualDPT::forward_chunk(const std::vector<Tensor>& feats, int64_t v0, int64_
   // 2) _fuse: the main and aux chains read the same adapters, level 4 -> 1.
   Tensor main = refine_[3].forward(rn[3], nullptr, hw(rn[2]));
   Tensor aux = compute_aux ? refine_aux_[3].forward(rn[3], nullptr, hw(rn[2])) : Tensor();
-  main = refine_[2].forward(main, &rn[2], hw(rn[1]));
-  if (compute_aux) aux = refine_aux_[2].forward(aux, &rn[2], hw(rn[1]));
-  main = refine_[1].forward(main, &rn[1], hw(rn[0]));
-  if (compute_aux) aux = refine_aux_[1].forward(aux, &rn[1], hw(rn[0]));
-  main = refine_[0].forward_into_conv3x3(main, &rn[0], output_conv1_);
-  if (compute_aux) aux = refine_aux_[0].forward(aux, &rn[0], std::nullopt);
-  if (hooks && hooks->tap) hooks->tap("output_conv1", v0, main);
+  main = refine_[2].forward(std::move(main), &rn[2], hw(rn[1]));
+  if (compute_aux) aux = refine_aux_[2].forward(std::move(aux), &rn[2], hw(rn[1]));
+  main = refine_[1].forward(std::move(main), &rn[1], hw(rn[0]));
+  if (compute_aux) aux = refine_aux_[1].forward(std::move(aux), &rn[1], hw(rn[0]));
+  // output_conv1 is made band by band as the tail reads it; whole only for a hook that taps it.
+  RowSource conv1 = refine_[0].rows_into_conv3x3(std::move(main), &rn[0], output_conv1_);
+  if (compute_aux) aux = refine_aux_[0].forward(std::move(aux), &rn[0], std::nullopt);
+  if (hooks && hooks->tap) {
+    conv1 = RowSource::of(conv1.materialize());
+    hooks->tap("output_conv1", v0, conv1.whole);
+  }
 
   // 3) Main head: upsample to the output size, pos-embed, output_conv2, activations.
   const int64_t h_out = out.depth_conf.size(2), w_out = out.depth_conf.size(3);
   const auto emit_depth = [&](int64_t row0, const Tensor& logits) {
     write_depth_band(logits, v0, row0, activation_, conf_activation_, out);  // od >= 2: depth + conf
   };
-  run_output_tail(main, h_out, w_out, cfg_.pos_embed ? &pos_embed_ : nullptr, W, H,
+  run_output_tail(conv1, h_out, w_out, cfg_.pos_embed ? &pos_embed_ : nullptr, W, H,
                   {{&output_conv2_0_, &output_conv2_2_, emit_depth}});
   if (!compute_aux) return;
 

@@ -76,10 +76,14 @@ void GSDPT::forward_chunk(const std::vector<Tensor>& feats, const Tensor& img, i
 
   // _fuse, then output_conv1 on the fused map, before the upsampling (as in DPT).
   Tensor fused = refine_[3].forward(rn[3], nullptr, hw(rn[2]));
-  fused = refine_[2].forward(fused, &rn[2], hw(rn[1]));
-  fused = refine_[1].forward(fused, &rn[1], hw(rn[0]));
-  fused = refine_[0].forward_into_conv3x3(fused, &rn[0], output_conv1_);
-  if (hooks && hooks->tap) hooks->tap("output_conv1", v0, fused);
+  fused = refine_[2].forward(std::move(fused), &rn[2], hw(rn[1]));
+  fused = refine_[1].forward(std::move(fused), &rn[1], hw(rn[0]));
+  // output_conv1 is made band by band as the tail reads it; whole only for a hook that taps it.
+  RowSource conv1 = refine_[0].rows_into_conv3x3(std::move(fused), &rn[0], output_conv1_);
+  if (hooks && hooks->tap) {
+    conv1 = RowSource::of(conv1.materialize());
+    hooks->tap("output_conv1", v0, conv1.whole);
+  }
 
   // "inject the image information here": images_merger on this chunk's views, full size.
   Tensor merged = img.slice(0, v0, v0 + n).contiguous();
@@ -90,7 +94,7 @@ void GSDPT::forward_chunk(const std::vector<Tensor>& feats, const Tensor& img, i
   const auto emit = [&](int64_t row0, const Tensor& logits) {
     write_depth_band(logits, v0, row0, activation_, conf_activation_, out);
   };
-  run_output_tail(fused, H, W, cfg_.pos_embed ? &pos_embed_ : nullptr, W, H, {{&output_conv2_0_, &output_conv2_2_, emit}},
+  run_output_tail(conv1, H, W, cfg_.pos_embed ? &pos_embed_ : nullptr, W, H, {{&output_conv2_0_, &output_conv2_2_, emit}},
                   &merged);
 }
 

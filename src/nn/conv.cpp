@@ -113,10 +113,11 @@ Tensor Conv2d::run(const Tensor& x, int64_t out_rows, const ConvEpilogue& ep, bo
   if (x.numel() == 0) return y;
   if (!winograd) {
     count_flops(static_cast<uint64_t>(2 * y.numel() * in_ * k_ * k_));
+    const Tensor src = ep.relu_input ? relu(x) : x;
     if (compute_ == DType::BF16)
-      impl_->conv->execute(to_bf16_parallel(x), y, ep, pad_rows);  // rounded per call: a memory pass
+      impl_->conv->execute(to_bf16_parallel(src), y, ep, pad_rows);  // rounded per call: a memory pass
     else
-      impl_->conv->execute(x, y, ep, pad_rows);
+      impl_->conv->execute(src, y, ep, pad_rows);
     return y;
   }
   std::call_once(impl_->winograd_once, [this] {
@@ -134,6 +135,7 @@ Tensor Conv2d::run(const Tensor& x, int64_t out_rows, const ConvEpilogue& ep, bo
   p.y = y.data_as<float>();
   p.accumulate = ep.accumulate != nullptr;
   p.relu = ep.relu;
+  p.relu_input = ep.relu_input;
   // The multiply-adds it does (36 per tile and channel pair), not a direct convolution's
   // 144: GFLOP/s and % of peak in bench model stay honest.
   const int64_t tiles = x.size(0) * ((out_rows + 3) / 4) * ((out_shape[2] + 3) / 4);

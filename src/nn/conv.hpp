@@ -16,9 +16,12 @@ namespace da3::nn {
 
 // What a convolution does after the multiply-add, fused into the same kernel, in this order:
 // add the existing contents of `accumulate` (a residual; the result is written there), then ReLU.
+// relu_input: the convolution of max(x, 0) instead of x (x unchanged) — read through on the
+// Winograd path, a ReLU'd copy of x on the others.
 struct ConvEpilogue {
   Tensor* accumulate = nullptr;  // (N, OH, OW, out) contiguous f32
   bool relu = false;
+  bool relu_input = false;
 };
 
 // How a 3x3 stride-1 convolution is computed. Auto: Winograd where the CPU has AVX2 + FMA, the

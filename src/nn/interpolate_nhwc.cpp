@@ -38,19 +38,24 @@ std::vector<Tap> taps(int64_t in, int64_t out, bool align_corners) {
 
 }  // namespace
 
-void interpolate_bilinear_nhwc_rows(const Tensor& x, int64_t oh, int64_t ow, bool align_corners, int64_t row0,
-                                    Tensor& band) {
-  DA3_CHECK(x.dim() == 4 && x.dtype() == DType::F32 && x.is_contiguous(),
-            "interpolate_bilinear_nhwc: expects contiguous NHWC f32, got " + x.describe());
-  DA3_CHECK(oh > 0 && ow > 0, "interpolate_bilinear_nhwc: output size must be positive");
-  const int64_t n = x.size(0), ih = x.size(1), iw = x.size(2), c = x.size(3), rows = band.size(1);
+void interpolate_bilinear_nhwc_rows(const Tensor& slab, int64_t slab_row0, int64_t ih, int64_t oh, int64_t ow,
+                                    bool align_corners, int64_t row0, Tensor& band) {
+  DA3_CHECK(slab.dim() == 4 && slab.dtype() == DType::F32 && slab.is_contiguous(),
+            "interpolate_bilinear_nhwc: expects contiguous NHWC f32, got " + slab.describe());
+  DA3_CHECK(oh > 0 && ow > 0 && ih > 0, "interpolate_bilinear_nhwc: sizes must be positive");
+  const int64_t n = slab.size(0), sh = slab.size(1), iw = slab.size(2), c = slab.size(3), rows = band.size(1);
   DA3_CHECK(band.dim() == 4 && band.dtype() == DType::F32 && band.is_contiguous() && band.size(0) == n &&
                 band.size(2) == ow && band.size(3) == c,
             "interpolate_bilinear_nhwc: band must be contiguous f32 (" + std::to_string(n) + ", R, " +
                 std::to_string(ow) + ", " + std::to_string(c) + "), got " + band.describe());
   if (band.numel() == 0) return;
+  const auto [first, last] = bilinear_input_rows(ih, oh, align_corners, row0, rows);
+  DA3_CHECK(first > last || (first >= slab_row0 && last < slab_row0 + sh && slab_row0 + sh <= ih),
+            "interpolate_bilinear_nhwc: the band reads input rows " + std::to_string(first) + ".." +
+                std::to_string(last) + ", the slab holds " + std::to_string(slab_row0) + ".." +
+                std::to_string(slab_row0 + sh - 1) + " of " + std::to_string(ih));
   const std::vector<Tap> ty = taps(ih, oh, align_corners), tx = taps(iw, ow, align_corners);
-  const float* xp = x.data_as<float>();
+  const float* xp = slab.data_as<float>();
   float* yp = band.data_as<float>();
   #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t b = 0; b < n; ++b) {
@@ -62,8 +67,8 @@ void interpolate_bilinear_nhwc_rows(const Tensor& x, int64_t oh, int64_t ow, boo
         continue;
       }
       const Tap& vy = ty[oy];
-      const float* r0 = xp + (b * ih + vy.i0) * iw * c;
-      const float* r1 = xp + (b * ih + vy.i1) * iw * c;
+      const float* r0 = xp + (b * sh + vy.i0 - slab_row0) * iw * c;
+      const float* r1 = xp + (b * sh + vy.i1 - slab_row0) * iw * c;
       for (int64_t ox = 0; ox < ow; ++ox, out += c) {
         const Tap& vx = tx[ox];
         const float* a = r0 + vx.i0 * c;
@@ -76,6 +81,21 @@ void interpolate_bilinear_nhwc_rows(const Tensor& x, int64_t oh, int64_t ow, boo
       }
     }
   }
+}
+
+void interpolate_bilinear_nhwc_rows(const Tensor& x, int64_t oh, int64_t ow, bool align_corners, int64_t row0,
+                                    Tensor& band) {
+  DA3_CHECK(x.dim() == 4, "interpolate_bilinear_nhwc: expects contiguous NHWC f32, got " + x.describe());
+  interpolate_bilinear_nhwc_rows(x, 0, x.size(1), oh, ow, align_corners, row0, band);
+}
+
+std::pair<int64_t, int64_t> bilinear_input_rows(int64_t ih, int64_t oh, bool align_corners, int64_t row0,
+                                                int64_t rows) {
+  const int64_t lo = std::max<int64_t>(row0, 0), hi = std::min(row0 + rows, oh);  // output rows read from x
+  if (lo >= hi) return {0, -1};
+  // Taps are monotonic in the output row: the first row's i0 and the last row's i1 bound them all.
+  const std::vector<Tap> ty = taps(ih, oh, align_corners);
+  return {ty[lo].i0, ty[hi - 1].i1};
 }
 
 Tensor interpolate_bilinear_nhwc(const Tensor& x, int64_t oh, int64_t ow, bool align_corners) {

@@ -30,6 +30,7 @@ struct Conv3x3Problem {
   float* y = nullptr;
   bool accumulate = false;  // y += conv(x) (a residual already in y) instead of y = conv(x)
   bool relu = false;        // applied last, after bias and accumulate
+  bool relu_input = false;  // conv(max(x, 0)): the input's ReLU applied as it is read
   // Working memory, conv3x3_winograd_scratch_floats(*this) floats, 32-byte aligned; null: the
   // kernel allocates it for the call.
   float* scratch = nullptr;

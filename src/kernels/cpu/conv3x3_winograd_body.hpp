@@ -63,6 +63,9 @@ struct Geometry {
 };
 
 // Step 1 for tiles [tx0, tx0 + nt) of tile row ty in image b.
+// kReluInput: max(x, 0) on every input value as it is read (a ReLU before the convolution, with
+// no copy of the input); a NaN reads as 0, as nn::relu makes it.
+template <bool kReluInput>
 void transform_inputs(const Conv3x3Problem& p, int tiles, int64_t b, int64_t ty, int64_t tx0, int nt, float* v) {
   const int64_t C = p.in;
   const int64_t vstride = static_cast<int64_t>(tiles) * C;  // between ξ planes
@@ -82,6 +85,8 @@ void transform_inputs(const Conv3x3Problem& p, int tiles, int64_t b, int64_t ty,
         __m256 d[6], r[6];
         for (int i = 0; i < 6; ++i)
           d[i] = rows[i] && col_ok[j] ? _mm256_loadu_ps(rows[i] + (ix0 + j) * C + c) : zero;
+        if constexpr (kReluInput)
+          for (int i = 0; i < 6; ++i) d[i] = _mm256_max_ps(d[i], zero);  // NaN: max_ps returns its 2nd operand
         input_1d(d, r);
         for (int i = 0; i < 6; ++i) tmp[i][j] = r[i];
       }
@@ -177,7 +182,10 @@ void run(const Conv3x3Problem& p) {
       const int64_t rest = blk % (g.tiles_h * g.blocks_per_row);
       const int64_t ty = rest / g.blocks_per_row, tx0 = rest % g.blocks_per_row * tiles;
       const int nt = static_cast<int>(std::min<int64_t>(tiles, g.tiles_w - tx0));
-      transform_inputs(p, tiles, b, ty, tx0, nt, v);
+      if (p.relu_input)
+        transform_inputs<true>(p, tiles, b, ty, tx0, nt, v);
+      else
+        transform_inputs<false>(p, tiles, b, ty, tx0, nt, v);
       multiply<Gemm>(p, tiles, nt, v, m);
       transform_outputs(p, g, tiles, b, ty, tx0, nt, m);
     }
