@@ -79,7 +79,7 @@ void DPT::forward_chunk(const std::vector<Tensor>& feats, int64_t v0, int64_t n,
     const Tensor views = feats[k].slice(0, v0, v0 + n);
     return projected ? views : views.view({n, ph, pw, d});
   };
-  const std::array<Tensor, 4> rn =
+  std::array<Tensor, 4> rn =
       stages_.forward(map, cfg_.pos_embed ? &pos_embed_ : nullptr, W, H, hooks, v0, projected);
 
   // 2) _fuse, level 4 -> 1, then output_conv1 and the upsampling to the output size.
@@ -88,6 +88,7 @@ void DPT::forward_chunk(const std::vector<Tensor>& feats, int64_t v0, int64_t n,
   fused = refine_[1].forward(std::move(fused), &rn[1], hw(rn[0]));
   // output_conv1 is made band by band as the tail reads it; whole only for a hook that taps it.
   RowSource conv1 = refine_[0].rows_into_conv3x3(std::move(fused), &rn[0], output_conv1_);
+  rn = {};  // the adapters are consumed: not held through the tail (rn[0]: 4 MB a view)
   if (hooks && hooks->tap) {
     conv1 = RowSource::of(conv1.materialize());
     hooks->tap("output_conv1", v0, conv1.whole);

@@ -126,7 +126,7 @@ void DualDPT::forward_chunk(const std::vector<Tensor>& feats, int64_t v0, int64_
     if (projected) return feats[k].slice(0, v0, v0 + n);
     return nn::layer_norm(feats[k].slice(0, v0, v0 + n), norm_w_, norm_b_, kNormEps).view({n, ph, pw, d});
   };
-  const std::array<Tensor, 4> rn =
+  std::array<Tensor, 4> rn =
       stages_.forward(map, cfg_.pos_embed ? &pos_embed_ : nullptr, W, H, hooks, v0, projected);
 
   // 2) _fuse: the main and aux chains read the same adapters, level 4 -> 1.
@@ -139,6 +139,7 @@ void DualDPT::forward_chunk(const std::vector<Tensor>& feats, int64_t v0, int64_
   // output_conv1 is made band by band as the tail reads it; whole only for a hook that taps it.
   RowSource conv1 = refine_[0].rows_into_conv3x3(std::move(main), &rn[0], output_conv1_);
   if (compute_aux) aux = refine_aux_[0].forward(std::move(aux), &rn[0], std::nullopt);
+  rn = {};  // the adapters are consumed: not held through the tail (rn[0]: 4 MB a view)
   if (hooks && hooks->tap) {
     conv1 = RowSource::of(conv1.materialize());
     hooks->tap("output_conv1", v0, conv1.whole);

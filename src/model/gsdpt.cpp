@@ -72,7 +72,7 @@ void GSDPT::forward_chunk(const std::vector<Tensor>& feats, const Tensor& img, i
                           int64_t W, HeadOutput& out, const HeadHooks* hooks) const {
   const int64_t ph = H / cfg_.patch_size, pw = W / cfg_.patch_size, d = cfg_.dim_in;
   const auto map = [&](int k) { return feats[k].slice(0, v0, v0 + n).view({n, ph, pw, d}); };
-  const std::array<Tensor, 4> rn = stages_.forward(map, cfg_.pos_embed ? &pos_embed_ : nullptr, W, H, hooks, v0);
+  std::array<Tensor, 4> rn = stages_.forward(map, cfg_.pos_embed ? &pos_embed_ : nullptr, W, H, hooks, v0);
 
   // _fuse, then output_conv1 on the fused map, before the upsampling (as in DPT).
   Tensor fused = refine_[3].forward(rn[3], nullptr, hw(rn[2]));
@@ -80,6 +80,7 @@ void GSDPT::forward_chunk(const std::vector<Tensor>& feats, const Tensor& img, i
   fused = refine_[1].forward(std::move(fused), &rn[1], hw(rn[0]));
   // output_conv1 is made band by band as the tail reads it; whole only for a hook that taps it.
   RowSource conv1 = refine_[0].rows_into_conv3x3(std::move(fused), &rn[0], output_conv1_);
+  rn = {};  // the adapters are consumed: not held through the tail (rn[0]: 4 MB a view)
   if (hooks && hooks->tap) {
     conv1 = RowSource::of(conv1.materialize());
     hooks->tap("output_conv1", v0, conv1.whole);
