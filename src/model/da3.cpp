@@ -63,10 +63,10 @@ Prediction DepthAnything3Net::forward(const Tensor& x, const NetRequest& req, St
   // features of every view (12 MB a view for DA3-SMALL at 504x378) never coexist, a quarter of
   // that is kept. Not when the Gaussian head, which reads the features itself, runs too.
   const bool project_early = x.device() == Device::CPU && !req.infer_gs;
-  std::function<Tensor(int, const Tensor&)> sink;
+  std::function<Tensor(int, Tensor)> sink;
   if (project_early)
-    sink = [&](int k, const Tensor& f) {
-      return dualdpt_ ? dualdpt_->project_feature(k, f, H, W) : dpt_->project_feature(k, f, H, W);
+    sink = [&](int k, Tensor f) {
+      return dualdpt_ ? dualdpt_->project_feature(k, std::move(f), H, W) : dpt_->project_feature(k, f, H, W);
     };
   BackboneOutput feats =
       backbone_.forward(x, cam_token, req.strategy, req.attn, req.hooks, req.export_feat_layers, sink);

@@ -112,8 +112,9 @@ HeadOutput DualDPT::forward(const std::vector<Tensor>& feats, int64_t H, int64_t
   return out;
 }
 
-Tensor DualDPT::project_feature(int k, const Tensor& feat, int64_t H, int64_t W) const {
-  return stages_.project(k, nn::layer_norm(feat, norm_w_, norm_b_, kNormEps), H / cfg_.patch_size, W / cfg_.patch_size);
+Tensor DualDPT::project_feature(int k, Tensor feat, int64_t H, int64_t W) const {
+  nn::layer_norm(feat, norm_w_, norm_b_, kNormEps, feat);  // in place: the feature is ours
+  return stages_.project(k, feat, H / cfg_.patch_size, W / cfg_.patch_size);
 }
 
 void DualDPT::forward_chunk(const std::vector<Tensor>& feats, int64_t v0, int64_t n, int64_t H, int64_t W,

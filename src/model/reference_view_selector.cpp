@@ -120,10 +120,7 @@ Tensor reorder_by_reference(const Tensor& x, const std::vector<int64_t>& b_idx) 
 
 Tensor restore_original_order(const Tensor& x, const std::vector<int64_t>& b_idx) {
   if (x.size(1) <= 1) return x;
-  return gather_views(x, [&](int64_t b, int64_t s) {
-    const int64_t r = b_idx[b];
-    return s == r ? 0 : (s < r ? s + 1 : s);
-  });
+  return gather_views(x, [&](int64_t b, int64_t s) { return reordered_index(s, b_idx[b]); });
 }
 
 }  // namespace da3::model

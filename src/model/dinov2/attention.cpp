@@ -18,6 +18,18 @@ Attention::Attention(const Weights& w, int64_t dim, int num_heads, bool qk_norm,
 
 Tensor Attention::forward(const Tensor& x, const Tensor& pos, const AttentionOptions& attn,
                           const nn::LinearEpilogue& proj_epilogue) const {
+  Tensor mine = x;
+  return run(mine, false, pos, attn, proj_epilogue);
+}
+
+Tensor Attention::forward(Tensor&& x, const Tensor& pos, const AttentionOptions& attn,
+                          const nn::LinearEpilogue& proj_epilogue) const {
+  Tensor mine = std::move(x);
+  return run(mine, true, pos, attn, proj_epilogue);
+}
+
+Tensor Attention::run(Tensor& x, bool x_is_ours, const Tensor& pos, const AttentionOptions& attn,
+                      const nn::LinearEpilogue& proj_epilogue) const {
   const int64_t b = x.size(0), n = x.size(1), hd = dim_ / num_heads_;
   // qkv(x).reshape(B, N, 3, H, D): q, k, v are strided (B, N, H, D) views of one buffer, so
   // QK-norm and RoPE run in place and attention reads them without a copy.
@@ -33,7 +45,17 @@ Tensor Attention::forward(const Tensor& x, const Tensor& pos, const AttentionOpt
   }
   AttentionOptions o = attn;
   o.layout = AttentionLayout::BNHD;
-  Tensor out = attention(q, k, v, o);  // (B, N, H, D) contiguous == (B, N, C)
+  // A handed-over x is dead after the qkv product: its buffer takes the attention output where
+  // the dtypes agree (one (B, N, C) activation less at the block's peak); (B, N, H, D)
+  // contiguous == (B, N, C).
+  Tensor out;
+  if (x_is_ours && x.dtype() == q.dtype() && x.is_contiguous()) {
+    out = x.view({b, n, num_heads_, hd});
+    attention_into(q, k, v, out, o);
+  } else {
+    out = attention(q, k, v, o);
+  }
+  x = Tensor();
   return proj_.forward(out.view({b, n, dim_}), proj_epilogue);
 }
 

@@ -17,8 +17,13 @@ class Attention {
   // projection's epilogue lets the caller fuse LayerScale and the residual add.
   Tensor forward(const Tensor& x, const Tensor& pos, const AttentionOptions& attn,
                  const nn::LinearEpilogue& proj_epilogue = {}) const;
+  // The same with x handed over (nothing else may view it): its buffer takes the attention output.
+  Tensor forward(Tensor&& x, const Tensor& pos, const AttentionOptions& attn,
+                 const nn::LinearEpilogue& proj_epilogue = {}) const;
 
  private:
+  Tensor run(Tensor& x, bool x_is_ours, const Tensor& pos, const AttentionOptions& attn,
+             const nn::LinearEpilogue& proj_epilogue) const;
   int num_heads_ = 0;
   int64_t dim_ = 0;
   bool qk_norm_ = false, rope_ = false;

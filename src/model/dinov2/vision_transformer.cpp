@@ -15,18 +15,6 @@ namespace da3::model {
 namespace {
 constexpr int64_t kRefSelectionMinViews = 3;  // THRESH_FOR_REF_SELECTION
 constexpr float kFinalNormEps = 1e-5f;        // self.norm = nn.LayerNorm(embed_dim)
-
-// torch.cat along the last dim of two tensors with equal leading shape.
-Tensor cat_last(const Tensor& a, const Tensor& b) {
-  const int64_t ca = a.size(-1), cb = b.size(-1);
-  Shape s = a.shape();
-  s.back() = ca + cb;
-  Tensor y = Tensor::empty(s, a.dtype(), a.device());
-  Tensor ya = y.slice(-1, 0, ca), yb = y.slice(-1, ca, ca + cb);
-  ya.copy_from(a);
-  yb.copy_from(b);
-  return y;
-}
 }  // namespace
 
 DinoVisionTransformer::DinoVisionTransformer(const Weights& w, const BackboneConfig& cfg) : cfg_(cfg) {
@@ -93,7 +81,7 @@ Tensor DinoVisionTransformer::prepare_tokens(const Tensor& x) const {
 BackboneOutput DinoVisionTransformer::forward(const Tensor& x, const Tensor& cam_token, RefViewStrategy strategy,
                                               const AttentionOptions& attn, const BackboneHooks* hooks,
                                               const std::vector<int>& export_layers,
-                                              const std::function<Tensor(int, const Tensor&)>& feature_sink) const {
+                                              const std::function<Tensor(int, Tensor)>& feature_sink) const {
   DA3_CHECK(x.dim() == 5 && x.size(2) == 3 && x.dtype() == DType::F32,
             "backbone: input must be (B, S, 3, H, W) f32, got " + x.describe());
   const int64_t B = x.size(0), S = x.size(1), H = x.size(3), W = x.size(4);
@@ -173,20 +161,32 @@ BackboneOutput DinoVisionTransformer::forward(const Tensor& x, const Tensor& cam
         out.exported_reordered[k] = reordered;
       }
     if (std::find(cfg_.out_layers.begin(), cfg_.out_layers.end(), i) != cfg_.out_layers.end()) {
-      Tensor o = cfg_.cat_token ? cat_last(local, cur) : cur;
-      if (reordered) o = restore_original_order(o, out.ref_view);
-      // clone, not contiguous(): with one view the cls row is already contiguous, and a view
-      // would keep all of `o` (every token, 3 MB per layer for ViT-S at 504x378) alive.
-      out.camera_tokens.push_back(o.select(2, 0).clone());
+      // The head's inputs in the caller's view order, copied once straight from the blocks'
+      // outputs (no concatenated or reordered intermediate, each the size of the features):
+      // token 0 -> camera_tokens, tokens 1.. -> features; with cat_token [local | cur] per token.
+      const int64_t cf = cfg_.cat_token ? 2 * C : C;
+      Tensor cam = Tensor::empty({B, S, cf}, cur.dtype(), cur.device());
+      Tensor feat = Tensor::empty({B, S, N - 1, cf}, cur.dtype(), cur.device());
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t s = 0; s < S; ++s) {
+          const int64_t from = reordered ? reordered_index(s, out.ref_view[b]) : s;
+          const auto put = [&](const Tensor& x, int64_t c0) {
+            const Tensor view = x.select(0, b).select(0, from);  // (N, C)
+            cam.select(0, b).select(0, s).slice(0, c0, c0 + C).copy_from(view.select(0, 0));
+            feat.select(0, b).select(0, s).slice(-1, c0, c0 + C).copy_from(view.slice(0, 1, N));
+          };
+          if (cfg_.cat_token) put(local, 0);
+          put(cur, cfg_.cat_token ? C : 0);
+        }
+      out.camera_tokens.push_back(cam);
       // Head features: patch tokens only; with cat_token the global half is normalised.
-      Tensor feat = o.slice(2, 1, N).clone();  // clone: with one view the slice is contiguous and would alias `cur`
       if (cfg_.cat_token) {
         Tensor g = feat.slice(3, C, 2 * C);
         nn::layer_norm(g, norm_w_, norm_b_, kFinalNormEps, g);
       } else {
         nn::layer_norm(feat, norm_w_, norm_b_, kFinalNormEps, feat);
       }
-      out.features.push_back(feature_sink ? feature_sink(static_cast<int>(out.features.size()), feat) : feat);
+      out.features.push_back(feature_sink ? feature_sink(static_cast<int>(out.features.size()), std::move(feat)) : feat);
     }
   }
   return out;

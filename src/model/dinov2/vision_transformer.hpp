@@ -44,11 +44,12 @@ class DinoVisionTransformer {
   // (B, S, C) tokens from the camera encoder, or undefined.
   // feature_sink, when set, receives each tapped head feature (k = 0..3, as `features` would
   // hold it) the moment it is made, and what it returns is stored instead: a head can project it
-  // at once, so the full-width features of every view never exist together.
+  // at once, so the full-width features of every view never exist together. The feature is the
+  // sink's own (nothing else views it): it may normalise it in place.
   BackboneOutput forward(const Tensor& x, const Tensor& cam_token, RefViewStrategy strategy,
                          const AttentionOptions& attn, const BackboneHooks* hooks = nullptr,
                          const std::vector<int>& export_layers = {},
-                         const std::function<Tensor(int k, const Tensor& feature)>& feature_sink = {}) const;
+                         const std::function<Tensor(int k, Tensor feature)>& feature_sink = {}) const;
 
   const BackboneConfig& config() const { return cfg_; }
 
