@@ -8,7 +8,6 @@ namespace da3::model {
 namespace {
 
 constexpr int64_t kHeadFeatures2 = 32;  // head_features_2 in the reference
-constexpr int64_t kChunk = 8;           // views per pass, as the reference's chunk_size
 
 std::pair<int64_t, int64_t> hw(const Tensor& t) { return {t.size(1), t.size(2)}; }
 
@@ -60,8 +59,8 @@ HeadOutput DPT::forward(const std::vector<Tensor>& feats, int64_t H, int64_t W, 
     out.depth = Tensor::empty({B, S, h_out, w_out});
   }
   if (cfg_.use_sky_head) out.sky = Tensor::empty({B, S, h_out, w_out});
-  for (int64_t v0 = 0; v0 < B * S; v0 += kChunk)
-    forward_chunk(flat, v0, std::min(kChunk, B * S - v0), H, W, out, hooks, projected);
+  for (int64_t v0 = 0; v0 < B * S; v0 += kHeadViewsPerPass)
+    forward_chunk(flat, v0, std::min(kHeadViewsPerPass, B * S - v0), H, W, out, hooks, projected);
   return out;
 }
 

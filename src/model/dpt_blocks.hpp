@@ -30,6 +30,12 @@ class ResidualConvUnit {
   nn::Conv2d conv1_, conv2_;
 };
 
+// Views per pass of a DPT-style head. The reference passes 8 (chunk_size); the values are per
+// view, so the pass size changes none of them, only the head's memory: ~18 MB of activations a
+// view (DA3-SMALL, 504x378), which at 8 views made the head the forward's peak (8 views:
+// 253 -> 194 MB of tensors at 2, the backbone's peak then; time the same, docs/perf.md).
+constexpr int64_t kHeadViewsPerPass = 2;
+
 // A map (n, h, w, c) that the heads' output tail reads a few rows at a time: held whole, or made
 // on demand, rows [row0, row0 + rows) at each call (the last fusion block's output_conv1, whose
 // whole map, 216x288 with features/2 channels per view at 504x378 — 8 MB for DA3-SMALL, 32 MB

@@ -12,9 +12,6 @@ namespace {
 constexpr int64_t kHeadFeatures2 = 32;  // head_features_2 in the reference
 constexpr int64_t kRayChannels = 7;     // 6 ray values + 1 confidence
 constexpr float kNormEps = 1e-5f;       // nn.LayerNorm default
-// The reference runs the head on at most 8 views at a time; so do we, which bounds the
-// full-resolution activations without changing any result.
-constexpr int64_t kChunk = 8;
 
 std::pair<int64_t, int64_t> hw(const Tensor& t) { return {t.size(1), t.size(2)}; }
 
@@ -103,8 +100,8 @@ HeadOutput DualDPT::forward(const std::vector<Tensor>& feats, int64_t H, int64_t
   const int64_t vals = cfg_.output_dim - 1;
   out.depth = vals == 1 ? Tensor::empty({B, S, h_out, w_out}) : Tensor::empty({B, S, h_out, w_out, vals});
   out.depth_conf = Tensor::empty({B, S, h_out, w_out});
-  for (int64_t v0 = 0; v0 < B * S; v0 += kChunk)
-    forward_chunk(flat, v0, std::min(kChunk, B * S - v0), H, W, compute_aux, out, hooks, projected);
+  for (int64_t v0 = 0; v0 < B * S; v0 += kHeadViewsPerPass)
+    forward_chunk(flat, v0, std::min(kHeadViewsPerPass, B * S - v0), H, W, compute_aux, out, hooks, projected);
   if (compute_aux && out.ray.defined()) {
     out.ray = out.ray.view({B, S, out.ray.size(1), out.ray.size(2), kRayChannels - 1});
     out.ray_conf = out.ray_conf.view({B, S, out.ray_conf.size(1), out.ray_conf.size(2)});

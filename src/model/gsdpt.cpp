@@ -9,7 +9,6 @@ namespace da3::model {
 namespace {
 
 constexpr int64_t kHeadFeatures2 = 32;  // head_features_2 in the reference (DPT)
-constexpr int64_t kChunk = 8;           // views per pass: DPT.forward's chunk_size
 
 std::pair<int64_t, int64_t> hw(const Tensor& t) { return {t.size(1), t.size(2)}; }
 
@@ -63,8 +62,8 @@ GsHeadOutput GSDPT::forward(const std::vector<Tensor>& feats, const Tensor& imag
   HeadOutput out;
   out.depth = Tensor::empty({B, S, H, W, cfg_.output_dim - 1});
   out.depth_conf = Tensor::empty({B, S, H, W});
-  for (int64_t v0 = 0; v0 < B * S; v0 += kChunk)
-    forward_chunk(flat, img, v0, std::min(kChunk, B * S - v0), H, W, out, hooks);
+  for (int64_t v0 = 0; v0 < B * S; v0 += kHeadViewsPerPass)
+    forward_chunk(flat, img, v0, std::min(kHeadViewsPerPass, B * S - v0), H, W, out, hooks);
   return {out.depth, out.depth_conf};
 }
 
