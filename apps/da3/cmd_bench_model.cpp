@@ -83,8 +83,9 @@ Action add_bench_model_command(CLI::App& bench) {
 
     model.forward(x);  // warm-up: oneDNN kernel generation, first touch of weights and tensor blocks
     // Converted / folded / packed weights (made at load or on first use; the rest stay mapped):
-    // what is still live once the warm-up's activations are gone.
-    const uint64_t weights_owned = tensor_bytes_live();
+    // what is still live once the warm-up's activations are gone, but the input images.
+    const uint64_t live = tensor_bytes_live();
+    const uint64_t weights_owned = live > x.nbytes() ? live - x.nbytes() : 0;
     std::vector<double> total, cpu, backbone, patch_embed, blocks, head, camera, other;
     uint64_t flops = 0;
     reset_tensor_bytes_peak();
@@ -143,7 +144,8 @@ Action add_bench_model_command(CLI::App& bench) {
                   peak);
     std::printf("\npeak RSS        %9.1f MB (checkpoint %.1f MB)\n", static_cast<double>(rss) / 1e6,
                 static_cast<double>(model.checkpoint_bytes()) / 1e6);
-    std::printf("tensors peak    %9.1f MB (%.1f MB weights copied at load or first use + %.1f MB activations)\n",
+    std::printf("tensors peak    %9.1f MB (%.1f MB weights copied at load or first use + %.1f MB activations and "
+                "input)\n",
                 static_cast<double>(tensors) / 1e6, static_cast<double>(weights_owned) / 1e6,
                 static_cast<double>(tensors - weights_owned) / 1e6);
     return 0;
