@@ -2,15 +2,11 @@
 
 #include <algorithm>
 
-
 namespace da3::model {
 
 namespace {
 
 constexpr int64_t kHeadFeatures2 = 32;  // head_features_2 in the reference
-
-std::pair<int64_t, int64_t> hw(const Tensor& t) { return {t.size(1), t.size(2)}; }
-
 }  // namespace
 
 DPT::DPT(const Weights& w, const HeadConfig& cfg) : cfg_(cfg) {
@@ -81,17 +77,8 @@ void DPT::forward_chunk(const std::vector<Tensor>& feats, int64_t v0, int64_t n,
   std::array<Tensor, 4> rn =
       stages_.forward(map, cfg_.pos_embed ? &pos_embed_ : nullptr, W, H, hooks, v0, projected);
 
-  // 2) _fuse, level 4 -> 1, then output_conv1 and the upsampling to the output size.
-  Tensor fused = refine_[3].forward(rn[3], nullptr, hw(rn[2]));
-  fused = refine_[2].forward(std::move(fused), &rn[2], hw(rn[1]));
-  fused = refine_[1].forward(std::move(fused), &rn[1], hw(rn[0]));
-  // output_conv1 is made band by band as the tail reads it; whole only for a hook that taps it.
-  RowSource conv1 = refine_[0].rows_into_conv3x3(std::move(fused), &rn[0], output_conv1_);
-  rn = {};  // the adapters are consumed: not held through the tail (rn[0]: 4 MB a view)
-  if (hooks && hooks->tap) {
-    conv1 = RowSource::of(conv1.materialize());
-    hooks->tap("output_conv1", v0, conv1.whole);
-  }
+  // 2) _fuse, level 4 -> 1, then output_conv1 (made band by band as the tail reads it).
+  const RowSource conv1 = fuse_into_output_conv1(refine_, rn, output_conv1_, hooks, v0);
   const int64_t h_out = out.depth.size(2), w_out = out.depth.size(3);
 
   // 3) Upsampling to the output size, pos-embed, then the main head (values, then the

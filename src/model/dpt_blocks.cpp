@@ -150,6 +150,21 @@ Tensor RowSource::materialize() const {
   return out;
 }
 
+RowSource fuse_into_output_conv1(const std::array<FeatureFusionBlock, 4>& refine, std::array<Tensor, 4>& rn,
+                                 const nn::Conv2d& output_conv1, const HeadHooks* hooks, int64_t v0) {
+  const auto hw = [](const Tensor& t) { return std::make_pair(t.size(1), t.size(2)); };
+  Tensor fused = refine[3].forward(rn[3], nullptr, hw(rn[2]));
+  fused = refine[2].forward(std::move(fused), &rn[2], hw(rn[1]));
+  fused = refine[1].forward(std::move(fused), &rn[1], hw(rn[0]));
+  RowSource conv1 = refine[0].rows_into_conv3x3(std::move(fused), &rn[0], output_conv1);
+  rn = {};  // not held through the tail (rn[0]: 4 MB a view for DA3-SMALL)
+  if (hooks && hooks->tap) {
+    conv1 = RowSource::of(conv1.materialize());
+    hooks->tap("output_conv1", v0, conv1.whole);
+  }
+  return conv1;
+}
+
 ResizeLayer::ResizeLayer(const Weights& w, int stage, int64_t c) : stage_(stage) {
   const std::string k = std::to_string(stage);
   if (stage == 0 || stage == 1) {

@@ -76,6 +76,12 @@ class FeatureFusionBlock {
   nn::Conv2d out_conv_;
 };
 
+// _fuse of a one-chain head (DPT, GSDPT): refinenet4 -> 1 over the adapters' maps `rn`, which it
+// consumes (released before it returns), ending in output_conv1 as a RowSource — whole only
+// when a hook taps it ("output_conv1", views from v0).
+RowSource fuse_into_output_conv1(const std::array<FeatureFusionBlock, 4>& refine, std::array<Tensor, 4>& rn,
+                                 const nn::Conv2d& output_conv1, const HeadHooks* hooks, int64_t v0);
+
 // resize_layers[k]: ConvTranspose(k=4, s=4), ConvTranspose(k=2, s=2), Identity,
 // Conv(k=3, s=2, p=1): the four token maps go to 4x, 2x, 1x and 1/2x the patch grid.
 class ResizeLayer {

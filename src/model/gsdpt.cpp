@@ -9,9 +9,6 @@ namespace da3::model {
 namespace {
 
 constexpr int64_t kHeadFeatures2 = 32;  // head_features_2 in the reference (DPT)
-
-std::pair<int64_t, int64_t> hw(const Tensor& t) { return {t.size(1), t.size(2)}; }
-
 }  // namespace
 
 GSDPT::GSDPT(const Weights& w, const GsHeadConfig& cfg) : cfg_(cfg) {
@@ -74,16 +71,7 @@ void GSDPT::forward_chunk(const std::vector<Tensor>& feats, const Tensor& img, i
   std::array<Tensor, 4> rn = stages_.forward(map, cfg_.pos_embed ? &pos_embed_ : nullptr, W, H, hooks, v0);
 
   // _fuse, then output_conv1 on the fused map, before the upsampling (as in DPT).
-  Tensor fused = refine_[3].forward(rn[3], nullptr, hw(rn[2]));
-  fused = refine_[2].forward(std::move(fused), &rn[2], hw(rn[1]));
-  fused = refine_[1].forward(std::move(fused), &rn[1], hw(rn[0]));
-  // output_conv1 is made band by band as the tail reads it; whole only for a hook that taps it.
-  RowSource conv1 = refine_[0].rows_into_conv3x3(std::move(fused), &rn[0], output_conv1_);
-  rn = {};  // the adapters are consumed: not held through the tail (rn[0]: 4 MB a view)
-  if (hooks && hooks->tap) {
-    conv1 = RowSource::of(conv1.materialize());
-    hooks->tap("output_conv1", v0, conv1.whole);
-  }
+  const RowSource conv1 = fuse_into_output_conv1(refine_, rn, output_conv1_, hooks, v0);
 
   // "inject the image information here": images_merger on this chunk's views, full size.
   Tensor merged = img.slice(0, v0, v0 + n).contiguous();
