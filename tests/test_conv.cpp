@@ -256,6 +256,27 @@ Tensor expect_paths_agree(const ConvPair& p, const Tensor& x, bool band, const s
 
 }  // namespace
 
+// f16 storage of the Winograd transform: close to the f32 layer (fp16's 11-bit mantissa), not
+// bit-equal (the rounding happened), and the oneDNN path of the same layer untouched.
+TEST(Conv2d, Fp16StoredWinogradWeightsStayCloseToF32) {
+  if (!kernels::conv3x3_winograd_available()) GTEST_SKIP() << "this CPU has no AVX2 + FMA";
+  const Tensor w = randn({32, 64, 3, 3}, 80, 0.05f), b = randn({32}, 81);
+  nn::Conv2d f32(w, b, 1, 1, "test.f32"), f16(w, b, 1, 1, "test.f16", DType::F32, DType::F16);
+  EXPECT_EQ(f16.storage_dtype(), DType::F16);
+  f32.set_algorithm(nn::ConvAlgorithm::Winograd);
+  f16.set_algorithm(nn::ConvAlgorithm::Winograd);
+  const Tensor x = randn({2, 20, 24, 64}, 82);
+  const Tensor a = f32.forward(x), c = f16.forward(x);
+  const double e = test::rel_err(c, a);
+  EXPECT_LT(e, 4e-3);  // 8 fp16 unit roundoffs: the output transform's coefficients reach 8 (1.6e-3 here)
+  EXPECT_GT(e, 0.0) << "the fp16 transform was not used";
+  EXPECT_EQ(test::rel_err(f16.forward(x), c), 0.0) << "a second call reads the same stored transform";
+  f32.set_algorithm(nn::ConvAlgorithm::Direct);
+  f16.set_algorithm(nn::ConvAlgorithm::Direct);
+  EXPECT_EQ(test::rel_err(f16.forward(x), f32.forward(x)), 0.0);
+  EXPECT_THROW(nn::Conv2d(w, b, 1, 1, "test.bad", DType::F32, DType::BF16), Error);
+}
+
 // relu_input reads a NaN in the input as nn::relu makes it (0) on both paths, so they agree.
 TEST(Conv2d, ReluInputTreatsNaNAsReluDoes) {
   if (!kernels::conv3x3_winograd_available()) GTEST_SKIP() << "this CPU has no AVX2 + FMA";

@@ -12,7 +12,7 @@ nn::Conv2d bind_conv2d(const Weights& w, const std::string& name, int64_t in, in
                        int64_t padding, bool bias) {
   const Tensor weight = w.get_stored(name + ".weight", {out, in, k, k});  // converted when packed
   const Tensor b = bias ? w.get(name + ".bias", {out}) : Tensor();
-  return nn::Conv2d(weight, b, stride, padding, w.prefix() + name, w.conv_dtype());
+  return nn::Conv2d(weight, b, stride, padding, w.prefix() + name, w.conv_dtype(), w.conv_storage_dtype());
 }
 
 nn::Conv2d bind_output_conv2d(const Weights& w, const std::string& name, int64_t in, int64_t out, int64_t k,

@@ -76,7 +76,7 @@ bool head_convs_in_bf16() {
 
 std::string bf16_heads_description() {
   if (head_convs_in_bf16()) return "bf16 convolutions on AMX, last 1x1 layers fp32 (DA3_HEAD_BF16=1)";
-  return std::string("fp32, as the reference (DA3_HEAD_BF16=1: bf16 convolutions") +
+  return std::string("fp32 products on fp16-held Winograd weights (DA3_HEAD_BF16=1: bf16 convolutions") +
          (cpu_features().amx_usable ? ", on this CPU's AMX)" : "; needs AMX, which this CPU lacks)");
 }
 
@@ -91,6 +91,7 @@ Model Model::load(const std::string& dir, const ModelOptions& options) {
   model::Weights w = model::Weights(impl->ckpt).child("model");
   if (options.precision == Precision::BF16) {
     w.set_matmul_dtype(DType::BF16);
+    w.set_conv_storage_dtype(DType::F16);
     if (head_convs_in_bf16()) w.set_conv_dtype(DType::BF16);
   }
   if (impl->cfg.nested())

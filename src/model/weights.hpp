@@ -42,6 +42,10 @@ class Weights {
   // (the 1x1 convolutions that produce the outputs) stay f32 either way (bind_output_conv2d).
   void set_conv_dtype(DType t) { state_->conv_dtype = t; }
   DType conv_dtype() const { return state_->conv_dtype; }
+  // The dtype the heads' convolutions hold their Winograd-transformed weights in: F16 under
+  // --precision bf16 (half their memory; products still f32 unless conv_dtype says otherwise).
+  void set_conv_storage_dtype(DType t) { state_->conv_storage_dtype = t; }
+  DType conv_storage_dtype() const { return state_->conv_storage_dtype; }
 
  private:
   struct State {
@@ -51,6 +55,7 @@ class Weights {
     std::vector<std::string> mismatched;
     DType matmul_dtype = DType::F32;
     DType conv_dtype = DType::F32;
+    DType conv_storage_dtype = DType::F32;
   };
   Weights(std::shared_ptr<State> s, std::string prefix) : state_(std::move(s)), prefix_(std::move(prefix)) {}
   std::shared_ptr<State> state_;

@@ -44,14 +44,18 @@ class Conv2d {
   // the output (bias, residual, ReLU) written in f32, by oneDNN's bf16 convolution. Meant for CPUs
   // with AMX, where it runs 3–5 TFLOP/s against ~0.6 for our fp32 Winograd (docs/perf.md); a
   // BF16 layer's Auto algorithm is that direct bf16 convolution, never Winograd.
+  // storage: F16 keeps the Winograd path's transformed weights (4x the layer's own) in fp16,
+  // widened per call — the products stay f32, on weights rounded to fp16 in the Winograd domain
+  // (--precision bf16's heads: conv.cpp says why not bf16). The oneDNN path is unaffected.
   Conv2d(const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding, std::string name = "conv2d",
-         DType compute = DType::F32);
+         DType compute = DType::F32, DType storage = DType::F32);
 
   bool defined() const { return impl_ != nullptr; }
   int64_t in_channels() const { return in_; }
   int64_t out_channels() const { return out_; }
   int64_t kernel_size() const { return k_; }
   DType compute_dtype() const { return compute_; }
+  DType storage_dtype() const { return storage_; }
   int64_t out_size(int64_t in) const { return (in + 2 * pad_ - k_) / stride_ + 1; }
 
   // x: (N, H, W, in) f32 NHWC, contiguous. Returns (N, OH, OW, out) (or *ep.accumulate).
@@ -79,6 +83,7 @@ class Conv2d {
   int64_t in_ = 0, out_ = 0, k_ = 0, stride_ = 1, pad_ = 0;
   ConvAlgorithm algorithm_ = ConvAlgorithm::Auto;
   DType compute_ = DType::F32;
+  DType storage_ = DType::F32;
   std::string name_;
 };
 

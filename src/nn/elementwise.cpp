@@ -67,6 +67,26 @@ Tensor to_bf16_parallel(const Tensor& x) {
   return out;
 }
 
+Tensor to_f32_parallel(const Tensor& x) {
+  DA3_CHECK((x.dtype() == DType::BF16 || x.dtype() == DType::F16) && x.is_contiguous() && x.device() == Device::CPU,
+            "to_f32_parallel: expects a contiguous bf16 or f16 CPU tensor, got " + x.describe());
+  Tensor out = Tensor::empty(x.shape(), DType::F32);
+  const auto* src = static_cast<const uint16_t*>(x.data());
+  float* dst = out.data_as<float>();
+  const int64_t n = x.numel();
+  const bool bf16 = x.dtype() == DType::BF16;
+  constexpr int64_t kChunk = 1 << 14;
+  #pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i += kChunk) {
+    const size_t m = static_cast<size_t>(std::min(kChunk, n - i));
+    if (bf16)
+      bf16_to_f32(src + i, dst + i, m);
+    else
+      f16_to_f32(src + i, dst + i, m);
+  }
+  return out;
+}
+
 void add_(Tensor& y, const Tensor& b) {
   DA3_CHECK(y.is_contiguous() && b.is_contiguous() && y.dtype() == b.dtype() && b.numel() > 0 &&
                 b.dim() <= y.dim() && std::equal(b.shape().begin(), b.shape().end(), y.shape().end() - b.dim()),

@@ -10,6 +10,8 @@ Tensor relu(const Tensor& x);                  // max(x, 0), leaving x as it is
 // x rounded to bf16 (same shape), split over the threads: one pass at memory speed (single-
 // threaded it was ~10 % of a bf16 DA3-SMALL forward).
 Tensor to_bf16_parallel(const Tensor& x);
+// The reverse: a contiguous bf16 or f16 CPU tensor widened to f32 (exact), on all threads.
+Tensor to_f32_parallel(const Tensor& x);
 // SwiGLU of the fused w12 output (..., 2h) -> (..., h): silu(x[..., :h]) * x[..., h:]
 // (the reference's SwiGLUFFNFused between w12 and w3).
 Tensor swiglu(const Tensor& x12);

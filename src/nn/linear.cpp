@@ -162,17 +162,7 @@ void Linear::narrow_packed_weight() const {
 
 // The bf16-stored weight widened to f32 in its packed layout, for one call (tensor arena: the
 // same pages serve every layer's call).
-Tensor Linear::widened_weight() const {
-  const Tensor& w = impl_->weight;
-  Tensor out = Tensor::empty({w.numel()}, DType::F32);
-  const auto* src = static_cast<const uint16_t*>(w.data());
-  float* dst = out.data_as<float>();
-  const int64_t n = w.numel();
-  constexpr int64_t kChunk = 1 << 14;
-  #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; i += kChunk) bf16_to_f32(src + i, dst + i, static_cast<size_t>(std::min(kChunk, n - i)));
-  return out;
-}
+Tensor Linear::widened_weight() const { return to_f32_parallel(impl_->weight); }
 
 // The first CPU forward: the weight into the matmul's own layout (bf16: rounded first). A view
 // of the checkpoint has its file pages dropped, never read again by the CPU path (caller holds
