@@ -109,7 +109,7 @@ HeadOutput DualDPT::forward(const std::vector<Tensor>& feats, int64_t H, int64_t
   return out;
 }
 
-Tensor DualDPT::project_feature(int k, Tensor feat, int64_t H, int64_t W) const {
+Tensor DualDPT::project_feature(int k, Tensor&& feat, int64_t H, int64_t W) const {
   nn::layer_norm(feat, norm_w_, norm_b_, kNormEps, feat);  // in place: the feature is ours
   return stages_.project(k, feat, H / cfg_.patch_size, W / cfg_.patch_size);
 }

@@ -29,7 +29,7 @@ class DualDPT {
                      const HeadHooks* hooks = nullptr, bool projected = false) const;
   // Stage k's input through the token norm and its 1x1 projection, (B, S, ph, pw,
   // out_channels[k]), for a caller that projects each tapped feature as the backbone produces it.
-  Tensor project_feature(int k, Tensor feat, int64_t H, int64_t W) const;  // normalises feat in place
+  Tensor project_feature(int k, Tensor&& feat, int64_t H, int64_t W) const;  // normalises feat in place
 
   const HeadConfig& config() const { return cfg_; }
 
