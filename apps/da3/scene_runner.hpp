@@ -42,8 +42,8 @@ inline constexpr const char* kDeviceHelp =
 inline constexpr const char* kPrecisionHelp =
     "fp32 (default) or bf16. bf16: the ViT backbone's matmuls and attention products in bf16 with f32 "
     "accumulation (matmul weights rounded once at load: half their memory); norms, softmax statistics, the "
-    "depth heads (as in the reference; DA3_HEAD_BF16=1: their convolutions too, on AMX) and the camera decoder stay "
-    "fp32. CPU only, and only on CPUs with AVX512_BF16 or AMX-BF16 (da3 info says); refused elsewhere and on "
+    "depth heads (as in the reference, with their Winograd weights held in fp16; DA3_HEAD_BF16=1: their "
+    "convolutions in bf16, on AMX) and the camera decoder stay fp32. CPU only, and only on CPUs with AVX512_BF16 or AMX-BF16 (da3 info says); refused elsewhere and on "
     "cuda. Where vdpbf16ps is slower than fp32 FMAs (Intel without AMX: measured at startup) bf16 keeps the "
     "weights in bf16 but computes in fp32: half the weight memory, fp32's speed";
 // "fp32" / "bf16" into the model options (anything else is an error naming both).
