@@ -6,6 +6,10 @@
 
 namespace da3::model {
 
+namespace {
+constexpr size_t kOwnedBelowBytes = size_t(64) << 10;  // f32 tensors up to this size are copied
+}  // namespace
+
 Weights::Weights(const Checkpoint& ckpt, std::string prefix)
     : state_(std::make_shared<State>(State{&ckpt, {}, {}, {}})), prefix_(std::move(prefix)) {}
 
@@ -15,7 +19,10 @@ bool Weights::has(const std::string& name) const { return state_->ckpt->contains
 
 Tensor Weights::get(const std::string& name, const Shape& shape) const {
   const Tensor t = get_stored(name, shape);
-  if (t.dtype() == DType::F32) return t;  // a view, read where it is used (no pass here)
+  // A view, read where it is used (no pass here) — but small tensors (norms, biases, tokens),
+  // read on every forward, are copied: their pages, and the neighbours the kernel maps around
+  // each fault, can then be dropped for good after the first forward (model_api.cpp).
+  if (t.dtype() == DType::F32) return t.nbytes() <= kOwnedBelowBytes ? t.clone() : t;
   Tensor f = t.to(DType::F32);
   // The conversion read every value already: checked while it is in cache.
   da3::detail::check_finite_weight(f, prefix_ + name);
