@@ -108,9 +108,8 @@ Tensor FeatureFusionBlock::forward(Tensor&& x0, const Tensor* x1, std::optional<
 
 RowSource FeatureFusionBlock::rows_into_conv3x3(Tensor&& x0, const Tensor* x1, const nn::Conv2d& next) const {
   DA3_CHECK(next.kernel_size() == 3 && next.out_size(8) == 8, "rows_into_conv3x3: expects a 3x3 conv, stride 1, padding 1");
-  Tensor mine = std::move(x0);
+  const Tensor mine = std::move(x0);
   const Tensor y = fuse(mine, x1, true);
-  mine = Tensor();
   RowSource src;
   src.n = y.size(0);
   src.h = y.size(1) * 2;

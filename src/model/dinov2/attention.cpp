@@ -18,17 +18,15 @@ Attention::Attention(const Weights& w, int64_t dim, int num_heads, bool qk_norm,
 
 Tensor Attention::forward(const Tensor& x, const Tensor& pos, const AttentionOptions& attn,
                           const nn::LinearEpilogue& proj_epilogue) const {
-  Tensor mine = x;
-  return run(mine, false, pos, attn, proj_epilogue);
+  return run(x, false, pos, attn, proj_epilogue);
 }
 
 Tensor Attention::forward(Tensor&& x, const Tensor& pos, const AttentionOptions& attn,
                           const nn::LinearEpilogue& proj_epilogue) const {
-  Tensor mine = std::move(x);
-  return run(mine, true, pos, attn, proj_epilogue);
+  return run(std::move(x), true, pos, attn, proj_epilogue);
 }
 
-Tensor Attention::run(Tensor& x, bool x_is_ours, const Tensor& pos, const AttentionOptions& attn,
+Tensor Attention::run(Tensor x, bool x_is_ours, const Tensor& pos, const AttentionOptions& attn,
                       const nn::LinearEpilogue& proj_epilogue) const {
   const int64_t b = x.size(0), n = x.size(1), hd = dim_ / num_heads_;
   // qkv(x).reshape(B, N, 3, H, D): q, k, v are strided (B, N, H, D) views of one buffer, so

@@ -22,7 +22,7 @@ class Attention {
                  const nn::LinearEpilogue& proj_epilogue = {}) const;
 
  private:
-  Tensor run(Tensor& x, bool x_is_ours, const Tensor& pos, const AttentionOptions& attn,
+  Tensor run(Tensor x, bool x_is_ours, const Tensor& pos, const AttentionOptions& attn,
              const nn::LinearEpilogue& proj_epilogue) const;
   int num_heads_ = 0;
   int64_t dim_ = 0;
